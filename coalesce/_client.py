@@ -1,0 +1,24 @@
+"""The one interface the coordinator needs from whatever answers sampling requests."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from mcp.types import CreateMessageRequestParams, CreateMessageResult
+
+__all__ = ["SamplingClient"]
+
+
+@runtime_checkable
+class SamplingClient(Protocol):
+    """Anything that answers one MCP ``sampling/createMessage`` request.
+
+    This is the shape of an MCP server session's sampling call, of the model
+    adapters in :mod:`coalesce.adapters`, of the fakes in
+    :mod:`coalesce.testing`, and of :class:`~coalesce.Coordinator` itself, so
+    a coordinator can stand wherever a client stood.
+    """
+
+    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
+        """Send one sampling request and return the model's reply."""
+        ...

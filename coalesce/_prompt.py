@@ -1,0 +1,178 @@
+"""Build one coalesced sampling request out of many: the outbound half of the core.
+
+Pure functions of their arguments: no I/O, no clock, no global state, so the
+coordinator, a tool that returns a ``Sample`` marker, and the tests can all
+use them alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from mcp.types import (
+    CreateMessageRequestParams,
+    SamplingMessage,
+    TextContent,
+)
+
+from ._wire import WireBatch, WireMessage, WireTask, converter
+
+__all__ = [
+    "BATCH_SYSTEM_PROMPT",
+    "batch_payload",
+    "build_batch_request",
+    "is_batchable",
+    "task_text",
+]
+
+BATCH_SYSTEM_PROMPT = (
+    "You are a batch task processor. Process EVERY task listed in the user "
+    "message and reply with a JSON array of objects where each object has "
+    'shape: { "task_index": <int starting from 0>, "response": "<string>" }. '
+    "The array MUST have exactly {n} entries (one per task) in the SAME ORDER. "
+    "Answer every task on its own, exactly as if it were the only task you "
+    "were given: never let one task's text change your answer to another. "
+    "Do NOT include any prose outside the JSON."
+)
+"""The system prompt that makes the model a batch processor; ``{n}`` is the task count.
+
+Its wording is the seed's, so prompts tuned for the seed keep working, with
+one added sentence that keeps tasks apart.
+"""
+
+SHARED_SYSTEM_PREFIX = "System prompt for every task: "
+"""Introduces a system prompt that every task shares, stated once."""
+
+
+def is_batchable(params: CreateMessageRequestParams) -> bool:
+    """Tell whether a request can share a coalesced call.
+
+    Only requests made of text can: an image, audio, a tool use or result, or
+    offered tools cannot be expressed in the JSON task list without losing
+    them, so such a request is always sent alone, untouched.
+    """
+    if params.tools or params.tool_choice is not None or params.task is not None:
+        return False
+    for message in params.messages:
+        content = message.content
+        if isinstance(content, list):
+            if not all(isinstance(block, TextContent) for block in content):
+                return False
+        elif not isinstance(content, TextContent):
+            return False
+    return True
+
+
+def task_text(message: SamplingMessage) -> str:
+    """Join the text of every text block of *message* with newlines."""
+    content = message.content
+    if isinstance(content, TextContent):
+        return content.text
+    return "\n".join(block.text for block in content if isinstance(block, TextContent))
+
+
+def batch_payload(requests: Sequence[CreateMessageRequestParams]) -> WireBatch:
+    """Return the wire form of *requests*' conversations, task *i* being ``requests[i]``."""
+    return WireBatch(
+        tasks=tuple(
+            WireTask(
+                task_index=index,
+                messages=tuple(
+                    WireMessage(role=message.role, content=task_text(message))
+                    for message in request.messages
+                ),
+            )
+            for index, request in enumerate(requests)
+        )
+    )
+
+
+def _system_prompt(requests: Sequence[CreateMessageRequestParams]) -> str:
+    parts = [BATCH_SYSTEM_PROMPT.replace("{n}", str(len(requests)))]
+    prompts = [request.system_prompt for request in requests]
+    shared = prompts[0]
+    if shared and all(prompt == shared for prompt in prompts):
+        parts.append(SHARED_SYSTEM_PREFIX + shared)
+    else:
+        parts.extend(
+            f"Task-{index} sub-system: {prompt}" for index, prompt in enumerate(prompts) if prompt
+        )
+    return "\n\n".join(parts)
+
+
+_SHARED_FIELDS = ("model_preferences", "temperature", "stop_sequences", "include_context", "metadata")
+"""Settings a coalesced call can only have one of, so its tasks must agree on them."""
+
+
+def build_batch_request(
+    requests: Sequence[CreateMessageRequestParams],
+) -> CreateMessageRequestParams:
+    """Build the one sampling request that asks the model to answer every request.
+
+    Task *i* of the coalesced request is ``requests[i]``. The result carries
+    the batch-processor system prompt (with each task's own system prompt, or
+    one shared by all stated once), a single user message holding the tasks as
+    JSON (see :doc:`/explanation/wire-format`), the sum of the requests'
+    ``max_tokens``, and the settings the requests share (model preferences,
+    temperature, stop sequences, context inclusion, metadata).
+
+    Args:
+        requests: Two or more text-only requests that agree on those settings.
+            (One request is accepted too, though the coordinator sends a lone
+            request as it is.)
+
+    Returns:
+        The coalesced request, ready for any :class:`SamplingClient`.
+
+    Raises:
+        ValueError: If *requests* is empty, holds a request that cannot be
+            batched (see :func:`is_batchable`), or holds requests that
+            disagree on a shared setting.
+
+    Example::
+
+        >>> from mcp.types import CreateMessageRequestParams, SamplingMessage, TextContent
+        >>> def ask(text):
+        ...     message = SamplingMessage(role="user", content=TextContent(type="text", text=text))
+        ...     return CreateMessageRequestParams(messages=[message], max_tokens=100)
+        >>> batch = build_batch_request([ask("2+2?"), ask("Capital of France?")])
+        >>> batch.max_tokens
+        200
+        >>> batch.messages[0].content.text
+        '{"tasks":[{"task_index":0,"messages":[{"role":"user","content":"2+2?"}]},{"task_index":1,"messages":[{"role":"user","content":"Capital of France?"}]}]}'
+    """
+    if not requests:
+        raise ValueError("build_batch_request needs at least one request, got none")
+    first = requests[0]
+    for index, request in enumerate(requests):
+        if not isinstance(request, CreateMessageRequestParams):
+            raise TypeError(
+                f"request {index} is a {type(request).__name__}, "
+                "not a mcp.types.CreateMessageRequestParams"
+            )
+        if not is_batchable(request):
+            raise ValueError(
+                f"request {index} has non-text content or tools and cannot be batched"
+            )
+        for field in _SHARED_FIELDS:
+            if getattr(request, field) != getattr(first, field):
+                raise ValueError(
+                    f"request {index} differs from request 0 in {field!r}; "
+                    "only requests that agree on it can share a call"
+                )
+    payload = json.dumps(
+        converter.unstructure(batch_payload(requests)),
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return CreateMessageRequestParams(
+        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=payload))],
+        system_prompt=_system_prompt(requests),
+        max_tokens=sum(request.max_tokens for request in requests),
+        model_preferences=first.model_preferences,
+        temperature=first.temperature,
+        stop_sequences=first.stop_sequences,
+        include_context=first.include_context,
+        metadata=first.metadata,
+    )
