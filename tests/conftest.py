@@ -1,0 +1,23 @@
+"""Test configuration: hypothesis settings profiles, chosen by ``HYPOTHESIS_PROFILE``.
+
+``dev`` (the default) keeps the suite fast on a 2-core machine, ``ci`` runs a
+little more and derandomised, ``fuzz`` runs many examples for ``nox -s fuzz``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("dev", max_examples=60, deadline=None)
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, derandomize=True, print_blob=True
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=20_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
