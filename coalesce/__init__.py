@@ -10,11 +10,15 @@ is internal.
 """
 
 from ._client import SamplingClient as SamplingClient
+from ._coordinator import Coordinator as Coordinator
+from ._coordinator import open_coordinator as open_coordinator
 from ._demux import demux_reply as demux_reply
 from ._errors import BatchCallError as BatchCallError
 from ._errors import CoalesceError as CoalesceError
 from ._errors import CoordinatorClosed as CoordinatorClosed
 from ._errors import TaskError as TaskError
+from ._policy import CoordinatorOptions as CoordinatorOptions
+from ._policy import FlushReason as FlushReason
 from ._prompt import build_batch_request as build_batch_request
 from ._prompt import is_batchable as is_batchable
 from ._stats import CoordinatorStats as CoordinatorStats
@@ -27,13 +31,17 @@ __all__ = [
     "USAGE_META_KEY",
     "BatchCallError",
     "CoalesceError",
+    "Coordinator",
     "CoordinatorClosed",
+    "CoordinatorOptions",
     "CoordinatorStats",
+    "FlushReason",
     "SamplingClient",
     "TaskError",
     "__version__",
     "build_batch_request",
     "demux_reply",
     "is_batchable",
+    "open_coordinator",
     "usage_meta",
 ]

@@ -101,7 +101,13 @@ def _system_prompt(requests: Sequence[CreateMessageRequestParams]) -> str:
     return "\n\n".join(parts)
 
 
-_SHARED_FIELDS = ("model_preferences", "temperature", "stop_sequences", "include_context", "metadata")
+_SHARED_FIELDS = (
+    "model_preferences",
+    "temperature",
+    "stop_sequences",
+    "include_context",
+    "metadata",
+)
 """Settings a coalesced call can only have one of, so its tasks must agree on them."""
 
 
@@ -139,8 +145,8 @@ def build_batch_request(
         >>> batch = build_batch_request([ask("2+2?"), ask("Capital of France?")])
         >>> batch.max_tokens
         200
-        >>> batch.messages[0].content.text
-        '{"tasks":[{"task_index":0,"messages":[{"role":"user","content":"2+2?"}]},{"task_index":1,"messages":[{"role":"user","content":"Capital of France?"}]}]}'
+        >>> json.loads(batch.messages[0].content.text)["tasks"][1]
+        {'task_index': 1, 'messages': [{'role': 'user', 'content': 'Capital of France?'}]}
     """
     if not requests:
         raise ValueError("build_batch_request needs at least one request, got none")
@@ -152,9 +158,7 @@ def build_batch_request(
                 "not a mcp.types.CreateMessageRequestParams"
             )
         if not is_batchable(request):
-            raise ValueError(
-                f"request {index} has non-text content or tools and cannot be batched"
-            )
+            raise ValueError(f"request {index} has non-text content or tools and cannot be batched")
         for field in _SHARED_FIELDS:
             if getattr(request, field) != getattr(first, field):
                 raise ValueError(

@@ -45,9 +45,8 @@ class CoordinatorStats:
 
     @property
     def requests_per_call(self) -> float:
-        """Requests sent per model call: 1.0 means nothing was saved."""
-        sent = self.answered + self.failed + self.cancelled
-        return sent / self.model_calls if self.model_calls else 0.0
+        """Requests accepted per model call made: 1.0 means nothing was saved."""
+        return self.requests / self.model_calls if self.model_calls else 0.0
 
     @property
     def calls_saved(self) -> int:

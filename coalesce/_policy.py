@@ -1,0 +1,178 @@
+"""The batching policy: when a group of waiting requests is sent, and how much of it.
+
+Pure functions of plain data (counts, token sums, times), in the way h11 keeps
+its protocol state in tables: the trio layer in :mod:`coalesce._coordinator`
+asks these questions and does the waiting, so every decision the coordinator
+makes can be tested without a clock or a client.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from collections.abc import Hashable
+from typing import Any
+
+import attrs
+from mcp.types import CreateMessageRequestParams
+
+from ._prompt import is_batchable
+
+__all__ = [
+    "CoordinatorOptions",
+    "FlushReason",
+    "compatibility_key",
+    "fits",
+    "flush_reason",
+]
+
+
+class FlushReason(enum.Enum):
+    """Why a batch was sent; logged with every flush and useful when tuning."""
+
+    FULL = "full"
+    """``max_batch`` requests were waiting."""
+    TOKEN_CAP = "token cap"
+    """The next request would have taken the batch past ``max_batch_tokens``."""
+    WINDOW = "window"
+    """The window since the first waiting request's arrival ran out."""
+    IDLE = "idle"
+    """``flush_when_idle`` is on and the group had no call in flight."""
+    ALONE = "alone"
+    """The request cannot be batched (non-text content or tools)."""
+    SHUTDOWN = "shutdown"
+    """The coordinator's block ended: everything pending goes at once."""
+
+
+def _positive_int_or_none(name: str, value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+@attrs.frozen
+class CoordinatorOptions:
+    """How a coordinator batches; see :func:`~coalesce.open_coordinator` for each knob."""
+
+    window: float = 5.0
+    """Seconds a batch may gather, counted from the arrival of its first request."""
+    max_batch: int = 10
+    """At most this many requests share one call; a full batch goes at once."""
+    max_batch_tokens: int | None = None
+    """A batch goes before the sum of its ``max_tokens`` would pass this."""
+    max_concurrent_calls: int | None = None
+    """At most this many calls to the client at once."""
+    flush_when_idle: bool = False
+    """Send at the end of the tick when the group has no call in flight."""
+    max_pending: int | None = None
+    """At most this many requests queued; more wait for room."""
+    retry_alone: bool = True
+    """Send a task whose answer was unusable again, on its own, once."""
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.window, bool) or not isinstance(self.window, int | float):
+            raise TypeError(f"window must be a number of seconds, got {type(self.window).__name__}")
+        if not (self.window >= 0 and math.isfinite(self.window)):
+            raise ValueError(f"window must be a finite number of seconds >= 0, got {self.window}")
+        if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int):
+            raise TypeError(f"max_batch must be an int, got {type(self.max_batch).__name__}")
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
+        _positive_int_or_none("max_batch_tokens", self.max_batch_tokens)
+        _positive_int_or_none("max_concurrent_calls", self.max_concurrent_calls)
+        _positive_int_or_none("max_pending", self.max_pending)
+
+
+def _frozen(value: Any) -> Hashable:
+    """Return a hashable stand-in for a JSON-like value or pydantic model."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json", exclude_none=True)
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def compatibility_key(params: CreateMessageRequestParams, group: Hashable) -> Hashable | None:
+    """Return the key under which *params* may share a call, or ``None`` if it must go alone.
+
+    Requests share a call only when they agree on every setting a call can
+    have just one of (model preferences, temperature, stop sequences, context
+    inclusion, metadata) and on the caller's *group*: a coalesced call made
+    for one tenant never carries another's task. The group's type is part of
+    the key, so ``1`` and ``True`` (equal in Python) stay apart.
+    """
+    if not is_batchable(params):
+        return None
+    stops = params.stop_sequences
+    return (
+        type(group).__qualname__,
+        group,
+        _frozen(params.model_preferences),
+        params.temperature,
+        None if stops is None else tuple(stops),
+        params.include_context,
+        _frozen(params.metadata),
+    )
+
+
+def flush_reason(
+    options: CoordinatorOptions,
+    *,
+    queued: int,
+    queued_tokens: int,
+    first_arrival: float,
+    now: float,
+    in_flight: int,
+    closing: bool,
+    alone: bool = False,
+) -> FlushReason | None:
+    """Decide whether a group's waiting requests should be sent now, and why.
+
+    Args:
+        options: The coordinator's batching options.
+        queued: How many requests of the group are waiting (at least one).
+        queued_tokens: The sum of their ``max_tokens``.
+        first_arrival: When the earliest of them arrived.
+        now: The current time, on the same clock.
+        in_flight: How many calls of this group are under way.
+        closing: Whether the coordinator is shutting down gracefully.
+        alone: Whether the group is a request that cannot be batched.
+
+    Returns:
+        The reason to send now, or ``None`` to keep gathering until the
+        window's deadline (``first_arrival + options.window``) or an event
+        changes one of the inputs.
+    """
+    if alone:
+        return FlushReason.ALONE
+    if queued >= options.max_batch:
+        return FlushReason.FULL
+    cap = options.max_batch_tokens
+    if cap is not None and queued_tokens > cap:
+        return FlushReason.TOKEN_CAP
+    if closing:
+        return FlushReason.SHUTDOWN
+    if options.flush_when_idle and in_flight == 0:
+        return FlushReason.IDLE
+    if now >= first_arrival + options.window:
+        return FlushReason.WINDOW
+    return None
+
+
+def fits(options: CoordinatorOptions, *, taken: int, taken_tokens: int, tokens: int) -> bool:
+    """Tell whether one more request of *tokens* ``max_tokens`` fits in a batch being cut.
+
+    A batch holds at most ``max_batch`` requests and, when it holds more than
+    one, at most ``max_batch_tokens`` tokens; the first request always fits,
+    so a request over the cap by itself goes alone.
+    """
+    if taken >= options.max_batch:
+        return False
+    if taken == 0:
+        return True
+    cap = options.max_batch_tokens
+    return cap is None or taken_tokens + tokens <= cap

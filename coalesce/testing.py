@@ -1,0 +1,242 @@
+"""Fakes for testing code that uses :mod:`coalesce`, without a model.
+
+:class:`ScriptedClient` is a model that speaks the coalesced wire format: it
+answers every task of a batch (and every lone request) with a text derived
+from that task, so a test can check that each caller got its own answer. It
+records what it was sent, can be slow (in trio time, so ``MockClock`` makes
+that free), can fail on demand, and can mangle its replies the way real
+models do. :class:`CannedClient` plays back fixed replies in order, as the
+seed's ``FakeMcpClient`` did.
+
+Example::
+
+    from coalesce import open_coordinator
+    from coalesce.testing import ScriptedClient, text_request, result_text
+
+    model = ScriptedClient(lambda task: task.upper())
+    async with open_coordinator(model, window=0.1) as coord:
+        result = await coord.create_message(text_request("hello"))
+    assert result_text(result) == "HELLO"
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import trio
+from mcp.types import (
+    CreateMessageRequestParams,
+    CreateMessageResult,
+    SamplingMessage,
+    TextContent,
+)
+
+from ._demux import reply_text
+from ._prompt import BATCH_SYSTEM_PROMPT, task_text
+
+__all__ = [
+    "CannedClient",
+    "ScriptedClient",
+    "TaskReply",
+    "is_coalesced",
+    "replies",
+    "result_text",
+    "tasks_of",
+    "text_request",
+    "text_result",
+]
+
+_BATCH_PROMPT_START = BATCH_SYSTEM_PROMPT.split("{n}", 1)[0]
+
+TaskReply = dict[str, Any]
+"""One entry of a coalesced reply, ``{"task_index": i, "response": text}``."""
+
+
+def text_request(
+    text: str,
+    *,
+    max_tokens: int = 100,
+    system_prompt: str | None = None,
+    **fields: Any,
+) -> CreateMessageRequestParams:
+    """Return a one-message text request: the usual thing a test sends.
+
+    Extra keyword arguments (``temperature``, ``model_preferences`` ...) are
+    passed to ``CreateMessageRequestParams``.
+    """
+    return CreateMessageRequestParams(
+        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=text))],
+        max_tokens=max_tokens,
+        system_prompt=system_prompt,
+        **fields,
+    )
+
+
+def text_result(text: str, *, model: str = "scripted-model", **fields: Any) -> CreateMessageResult:
+    """Return an assistant reply holding *text*."""
+    return CreateMessageResult(
+        role="assistant",
+        content=TextContent(type="text", text=text),
+        model=model,
+        **fields,
+    )
+
+
+def result_text(result: CreateMessageResult) -> str:
+    """Return the text of *result* (every text block, joined by newlines)."""
+    return reply_text(result)
+
+
+def is_coalesced(params: CreateMessageRequestParams) -> bool:
+    """Tell whether *params* was built by :func:`coalesce.build_batch_request`."""
+    return bool(params.system_prompt and params.system_prompt.startswith(_BATCH_PROMPT_START))
+
+
+def tasks_of(params: CreateMessageRequestParams) -> list[str]:
+    """Return the text of each task a request asks for, in task order.
+
+    For a coalesced request that is each task's messages' contents joined by
+    newlines; for a lone request, the one text made the same way, so a model
+    that answers a task from its text answers it the same way either way.
+    """
+    if not is_coalesced(params):
+        return ["\n".join(task_text(message) for message in params.messages)]
+    payload = json.loads(task_text(params.messages[0]))
+    return [
+        "\n".join(message["content"] for message in task["messages"]) for task in payload["tasks"]
+    ]
+
+
+class ScriptedClient:
+    """A fake model that answers each task with ``answer(task_text)``.
+
+    Args:
+        answer: Makes a task's answer from its text; by default
+            ``"answer to: " + text``.
+        latency: Seconds (trio time) each call takes, or a function of the
+            number of tasks in the call.
+        model: The model name its replies carry.
+        mangle: Rewrites a coalesced reply before it is sent: it gets the
+            list of ``{"task_index", "response"}`` entries and returns new
+            entries or the reply's raw text, to drop, duplicate, shuffle or
+            garble answers as real models sometimes do.
+
+    Attributes:
+        requests: Every request it received, in order of arrival.
+        in_flight: Calls under way now.
+        max_in_flight: The most calls that were ever under way at once.
+    """
+
+    def __init__(
+        self,
+        answer: Callable[[str], str] | None = None,
+        *,
+        latency: float | Callable[[int], float] = 0.0,
+        model: str = "scripted-model",
+        mangle: Callable[[list[TaskReply]], list[TaskReply] | str] | None = None,
+    ) -> None:
+        self.answer = answer if answer is not None else (lambda text: f"answer to: {text}")
+        self.latency = latency
+        self.model = model
+        self.mangle = mangle
+        self.requests: list[CreateMessageRequestParams] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._failures: list[BaseException] = []
+
+    @property
+    def calls(self) -> int:
+        """How many calls it has received."""
+        return len(self.requests)
+
+    @property
+    def coalesced_requests(self) -> list[CreateMessageRequestParams]:
+        """The requests it received that were coalesced batches."""
+        return [params for params in self.requests if is_coalesced(params)]
+
+    def fail_next(self, error: BaseException, times: int = 1) -> None:
+        """Make the next *times* calls raise *error* (after their latency)."""
+        self._failures.extend([error] * times)
+
+    def reply_for(self, params: CreateMessageRequestParams) -> CreateMessageResult:
+        """Return the reply it gives to *params*, without waiting or recording."""
+        tasks = tasks_of(params)
+        if not is_coalesced(params):
+            return text_result(self.answer(tasks[0]), model=self.model, stop_reason="endTurn")
+        entries: list[TaskReply] = [
+            {"task_index": index, "response": self.answer(text)} for index, text in enumerate(tasks)
+        ]
+        mangled = self.mangle(entries) if self.mangle is not None else entries
+        text = mangled if isinstance(mangled, str) else json.dumps(mangled, ensure_ascii=False)
+        return text_result(text, model=self.model, stop_reason="endTurn")
+
+    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
+        """Answer *params* after the configured latency, or fail if told to."""
+        self.requests.append(params)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            latency = self.latency
+            delay = latency(len(tasks_of(params))) if callable(latency) else latency
+            await trio.sleep(delay)
+            if self._failures:
+                raise self._failures.pop(0)
+            return self.reply_for(params)
+        finally:
+            self.in_flight -= 1
+
+
+class CannedClient:
+    """A fake client that plays back fixed replies, one per call, in order.
+
+    Each reply is a text (sent back as the assistant's text), a whole
+    ``CreateMessageResult``, or an exception to raise. When the script runs
+    out, *default* is used for every further call (an ``AssertionError`` if
+    there is none).
+
+    Attributes:
+        requests: Every request it received, in order.
+    """
+
+    def __init__(
+        self,
+        replies: Iterable[str | CreateMessageResult | BaseException] = (),
+        *,
+        default: str | CreateMessageResult | BaseException | None = None,
+        model: str = "canned-model",
+    ) -> None:
+        self._replies = list(replies)
+        self._default = default
+        self.model = model
+        self.requests: list[CreateMessageRequestParams] = []
+
+    @property
+    def calls(self) -> int:
+        """How many calls it has received."""
+        return len(self.requests)
+
+    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
+        """Return (or raise) the next scripted reply."""
+        self.requests.append(params)
+        await trio.lowlevel.checkpoint()
+        if self._replies:
+            reply = self._replies.pop(0)
+        elif self._default is not None:
+            reply = self._default
+        else:
+            raise AssertionError(f"CannedClient has no reply left for call {self.calls}")
+        if isinstance(reply, BaseException):
+            raise reply
+        if isinstance(reply, str):
+            return text_result(reply, model=self.model)
+        return reply
+
+
+def replies(answers: Sequence[str]) -> str:
+    """Return a well-formed coalesced reply's text: task *i* answered ``answers[i]``."""
+    return json.dumps(
+        [{"task_index": index, "response": text} for index, text in enumerate(answers)],
+        ensure_ascii=False,
+    )
