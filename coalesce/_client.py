@@ -14,7 +14,7 @@ class SamplingClient(Protocol):
     """Anything that answers one MCP ``sampling/createMessage`` request.
 
     This is the shape of an MCP server session's sampling call, of the model
-    adapters in :mod:`coalesce.adapters`, of the fakes in
+    adapters in ``coalesce.adapters``, of the fakes in
     :mod:`coalesce.testing`, and of :class:`~coalesce.Coordinator` itself, so
     a coordinator can stand wherever a client stood.
     """

@@ -42,7 +42,7 @@ class FlushReason(enum.Enum):
     ALONE = "alone"
     """The request cannot be batched (non-text content or tools)."""
     SHUTDOWN = "shutdown"
-    """The coordinator's block ended: everything pending goes at once."""
+    """The coordinator's block ended, so everything pending goes at once."""
 
 
 def _positive_int_or_none(name: str, value: int | None) -> None:

@@ -45,12 +45,12 @@ class CoordinatorStats:
 
     @property
     def requests_per_call(self) -> float:
-        """Requests accepted per model call made: 1.0 means nothing was saved."""
+        """Requests accepted per model call made (1.0 means nothing was saved)."""
         return self.requests / self.model_calls if self.model_calls else 0.0
 
     @property
     def calls_saved(self) -> int:
-        """Model calls saved against sending every request on its own."""
+        """Model calls saved, against sending every request on its own."""
         return max(0, self.coalesced_requests - self.coalesced_calls)
 
     def to_dict(self) -> dict[str, Any]:

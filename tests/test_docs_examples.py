@@ -1,0 +1,32 @@
+"""Every example script in ``docs/examples`` runs and does what the docs say it prints."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "docs" / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_runs(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location(f"docs_example_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    trio.run(module.main, clock=trio.testing.MockClock(autojump_threshold=0))
+    expected = EXPECTED_OUTPUT.get(path.stem)
+    if expected is not None:
+        assert capsys.readouterr().out == expected
+
+
+EXPECTED_OUTPUT = {"quickstart": "20 tasks answered with 2 model calls\n"}
+
+
+def test_there_are_examples() -> None:
+    assert EXAMPLES
