@@ -9,7 +9,11 @@ import pytest
 import trio
 import trio.testing
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "docs" / "examples").glob("*.py"))
+EXAMPLES = sorted(
+    path
+    for path in (Path(__file__).parent.parent / "docs" / "examples").glob("*.py")
+    if not path.name.startswith("test_")
+)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])

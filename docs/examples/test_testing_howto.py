@@ -1,0 +1,53 @@
+"""Testing code that uses a coordinator, with the fakes in ``coalesce.testing``.
+
+These are pytest-trio tests, collected and run by the project's test suite.
+"""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from coalesce import open_coordinator
+from coalesce.testing import ScriptedClient, is_coalesced, result_text, tasks_of, text_request
+
+
+async def summarise_all(coord: object, documents: list[str]) -> list[str]:
+    """The code under test: summarise every document concurrently."""
+    summaries = [""] * len(documents)
+
+    async def one(index: int) -> None:
+        result = await coord.create_message(text_request(f"Summarise: {documents[index]}"))  # type: ignore[attr-defined]
+        summaries[index] = result_text(result)
+
+    async with trio.open_nursery() as nursery:
+        for index in range(len(documents)):
+            nursery.start_soon(one, index)
+    return summaries
+
+
+async def test_each_document_gets_its_own_summary(autojump_clock: trio.testing.MockClock) -> None:
+    model = ScriptedClient(lambda task: task.removeprefix("Summarise: ")[:5], latency=2.0)
+    documents = [f"document number {i}" for i in range(12)]
+
+    async with open_coordinator(model, window=0.5, max_batch=10) as coord:
+        start = trio.current_time()
+        summaries = await summarise_all(coord, documents)
+        elapsed = trio.current_time() - start
+
+    assert summaries == [document[:5] for document in documents]
+    assert model.calls == 2  # 10 + 2
+    assert elapsed == 2.5  # the window, then one latency: both calls ran at once
+
+
+async def test_a_dropped_answer_is_retried_alone(autojump_clock: trio.testing.MockClock) -> None:
+    def forget_b(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [entry for entry in entries if entry["response"] != "SUMMARISE: B"]
+
+    model = ScriptedClient(str.upper, mangle=forget_b)
+    async with open_coordinator(model, window=0.5) as coord:
+        summaries = await summarise_all(coord, ["a", "b", "c"])
+
+    assert summaries == ["SUMMARISE: A", "SUMMARISE: B", "SUMMARISE: C"]
+    assert [is_coalesced(params) for params in model.requests] == [True, False]
+    assert tasks_of(model.requests[1]) == ["Summarise: b"]
