@@ -20,7 +20,7 @@ def test_importing_imports_no_sdk(module: str) -> None:
     assert done.stdout == "[]\n"
 
 
-@pytest.mark.parametrize("sdk", ["anthropic"])
+@pytest.mark.parametrize("sdk", SDKS)
 def test_each_adapter_imports_only_its_own_sdk(sdk: str) -> None:
     other = next(name for name in SDKS if name != sdk)
     code = (
