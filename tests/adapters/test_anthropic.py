@@ -99,8 +99,9 @@ async def call(
         return await AnthropicClient(client).create_message(params)
 
 
-def test_is_a_sampling_client() -> None:
-    assert isinstance(AnthropicClient(AsyncAnthropic(api_key="x")), coalesce.SamplingClient)
+async def test_is_a_sampling_client() -> None:
+    async with AsyncAnthropic(api_key="x") as client:
+        assert isinstance(AnthropicClient(client), coalesce.SamplingClient)
 
 
 async def test_request_body_maps_every_field() -> None:
@@ -147,8 +148,8 @@ async def test_request_body_maps_every_field() -> None:
 
 async def test_temperature_is_dropped_because_the_sdk_takes_none() -> None:
     # anthropic 2.x's messages.create has no temperature parameter at all.
-    create = AsyncAnthropic(api_key="x").messages.create
-    assert "temperature" not in inspect.signature(create).parameters
+    async with AsyncAnthropic(api_key="x") as client:
+        assert "temperature" not in inspect.signature(client.messages.create).parameters
     recorder = Recorder()
     await call(ask(temperature=0.0), recorder)
     assert "temperature" not in recorder.sent

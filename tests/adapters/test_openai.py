@@ -105,8 +105,9 @@ async def call(
         return await OpenAIClient(client).create_message(params)
 
 
-def test_is_a_sampling_client() -> None:
-    assert isinstance(OpenAIClient(AsyncOpenAI(api_key="x")), coalesce.SamplingClient)
+async def test_is_a_sampling_client() -> None:
+    async with AsyncOpenAI(api_key="x") as client:
+        assert isinstance(OpenAIClient(client), coalesce.SamplingClient)
 
 
 async def test_request_body_maps_every_field() -> None:
