@@ -45,4 +45,5 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(Hashable|AsyncIterator|Callable|Sequence|Awaitable|Iterable|Mapping|Any)"),
     (r"py:.*", r"collections\.abc\..*|typing\..*|contextlib\..*"),
     (r"py:class", r"(Nursery|Task|ErrorData|RequestContext|Context|ServerSession)"),
+    (r"py:class", r"(AsyncAnthropic|AsyncOpenAI|ModelChooser)"),
 ]

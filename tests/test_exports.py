@@ -33,7 +33,8 @@ def test_the_public_surface_is_what_was_meant() -> None:
 
 def test_nothing_else_public_is_exported_by_accident() -> None:
     public = {name for name in vars(coalesce) if not name.startswith("_")}
-    assert public - EXPECTED == {"testing"} or public - EXPECTED == set()
+    # Subpackages show up once something imported them; they are public doors too.
+    assert public - EXPECTED <= {"testing", "adapters"}
 
 
 def test_errors_share_one_root_and_the_builtins_callers_catch() -> None:

@@ -1,0 +1,251 @@
+"""A stand-in for Anthropic's and OpenAI's HTTP APIs on loopback, for trying things without a key.
+
+It speaks just enough of each wire format for the real SDKs to talk to it:
+``POST /v1/messages`` (Anthropic Messages API) and ``POST /v1/chat/completions``
+(OpenAI Chat Completions). It answers a coalesced request (a user message
+holding ``{"tasks": [...]}``) with a JSON array giving each task its own
+response, and any other request with a response to its last user message, as
+a batch-processing model would. Token counts are a rough four characters per
+token, and a reply longer than ``max_tokens`` is cut short and says so.
+
+Run it in a trio nursery and point an SDK client at it::
+
+    async with serve_fake_llm() as server:
+        sdk = anthropic.AsyncAnthropic(api_key="unused", base_url=server.anthropic_base_url)
+        ...
+
+or from a shell: ``python examples/fake_llm_server.py`` (port 8765).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import h11
+import trio
+
+__all__ = ["FakeLLMServer", "answer_by_echo", "serve_fake_llm"]
+
+CHARS_PER_TOKEN = 4
+"""How the fake counts tokens: one per four characters, rounded up."""
+
+
+def answer_by_echo(text: str) -> str:
+    """Answer a task by quoting its last user message: deterministic and easy to check."""
+    return f"You said: {text}"
+
+
+def _tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def _text_of(content: Any) -> str:
+    """Return the text of a message's content, a string or a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    users = [message for message in messages if message.get("role") == "user"]
+    return _text_of(users[-1]["content"]) if users else ""
+
+
+@attrs.define
+class FakeLLMServer:
+    """A running fake API server: where it listens and what it was asked."""
+
+    port: int
+    """The loopback port it listens on."""
+    answer: Callable[[str], str] = answer_by_echo
+    """Maps a task's last user message to the task's response."""
+    requests: list[tuple[str, dict[str, Any]]] = attrs.field(factory=list)
+    """Every request received, as ``(path, JSON body)``, in arrival order."""
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """The ``base_url`` for ``anthropic.AsyncAnthropic``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """The ``base_url`` for ``openai.AsyncOpenAI``."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def reply_text(self, messages: list[dict[str, Any]]) -> str:
+        """Return what the fake model says to a conversation (its last user message)."""
+        last = _last_user_text(messages)
+        try:
+            batch = json.loads(last)
+        except ValueError:
+            return self.answer(last)
+        if not isinstance(batch, dict) or not isinstance(batch.get("tasks"), list):
+            return self.answer(last)
+        return json.dumps(
+            [
+                {
+                    "task_index": task["task_index"],
+                    "response": self.answer(_last_user_text(task["messages"])),
+                }
+                for task in batch["tasks"]
+            ]
+        )
+
+    def respond(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Return ``(status, JSON body)`` for a request to *path* with *body*."""
+        self.requests.append((path, body))
+        messages = list(body.get("messages", []))
+        text = self.reply_text(messages)
+        limit = body.get("max_tokens") or body.get("max_completion_tokens") or 4096
+        truncated = _tokens(text) > limit
+        if truncated:
+            text = text[: limit * CHARS_PER_TOKEN]
+        prompt = [_text_of(message["content"]) for message in messages]
+        prompt.append(_text_of(body.get("system", "")))
+        usage = (_tokens("".join(prompt)), _tokens(text))
+        if path == "/v1/messages":
+            return 200, _anthropic_message(body["model"], text, truncated, usage)
+        if path == "/v1/chat/completions":
+            return 200, _openai_completion(body["model"], text, truncated, usage)
+        return 404, _error("not_found_error", f"no route {path}")
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def _anthropic_message(
+    model: str, text: str, truncated: bool, usage: tuple[int, int]
+) -> dict[str, Any]:
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "max_tokens" if truncated else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+    }
+
+
+def _openai_completion(
+    model: str, text: str, truncated: bool, usage: tuple[int, int]
+) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "finish_reason": "length" if truncated else "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": usage[0],
+            "completion_tokens": usage[1],
+            "total_tokens": sum(usage),
+        },
+    }
+
+
+async def _next_request(
+    conn: h11.Connection, stream: trio.SocketStream
+) -> tuple[h11.Request, bytes] | None:
+    """Read one whole request from *stream*, or return ``None`` when the client hangs up."""
+    request: h11.Request | None = None
+    body = b""
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(await stream.receive_some(65536))
+        elif isinstance(event, h11.Request):
+            request = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage) and request is not None:
+            return request, body
+        elif isinstance(event, h11.ConnectionClosed):
+            return None
+
+
+async def _send(conn: h11.Connection, stream: trio.SocketStream, status: int, payload: Any) -> None:
+    data = json.dumps(payload).encode()
+    headers = [("content-type", "application/json"), ("content-length", str(len(data)))]
+    await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
+    await stream.send_all(conn.send(h11.Data(data=data)) or b"")
+    await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+
+
+async def _serve_connection(server: FakeLLMServer, stream: trio.SocketStream) -> None:
+    conn = h11.Connection(h11.SERVER)
+    async with stream:
+        try:
+            while (received := await _next_request(conn, stream)) is not None:
+                request, body = received
+                try:
+                    status, payload = server.respond(request.target.decode(), json.loads(body))
+                except (ValueError, KeyError, TypeError, IndexError) as error:
+                    status, payload = 400, _error("invalid_request_error", repr(error))
+                await _send(conn, stream, status, payload)
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+        except (h11.RemoteProtocolError, trio.BrokenResourceError):
+            # The client sent garbage or vanished: this connection is over, the server is not.
+            return
+
+
+@asynccontextmanager
+async def serve_fake_llm(
+    *, port: int = 0, answer: Callable[[str], str] = answer_by_echo
+) -> AsyncIterator[FakeLLMServer]:
+    """Serve the fake API on 127.0.0.1 for the duration of the ``async with`` block.
+
+    Args:
+        port: The port to listen on; 0 (the default) picks a free one.
+        answer: Maps a task's last user message to its response.
+
+    Yields:
+        The running server, with its port, base URLs and the requests it got.
+    """
+    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+    sockname = listeners[0].socket.getsockname()
+    server = FakeLLMServer(port=sockname[1], answer=answer)
+
+    async def handler(stream: trio.SocketStream) -> None:
+        await _serve_connection(server, stream)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, handler, listeners)
+            try:
+                yield server
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # Only the block's own exception can be here (the server's tasks catch
+        # theirs), so show it as it was raised rather than wrapped in a group.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
+async def _main() -> None:
+    async with serve_fake_llm(port=8765) as server:
+        print(f"Anthropic base_url: {server.anthropic_base_url}")
+        print(f"OpenAI base_url:    {server.openai_base_url}")
+        await trio.sleep_forever()
+
+
+if __name__ == "__main__":
+    trio.run(_main)
