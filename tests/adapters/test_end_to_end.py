@@ -1,8 +1,4 @@
-"""A coordinator in front of each adapter, the real SDK and a loopback HTTP server.
-
-The coordinator (``coalesce.open_coordinator``) is being written on main;
-until it lands these tests skip, and after the merge they run unchanged.
-"""
+"""A coordinator in front of each adapter, the real SDK and a loopback HTTP server."""
 
 from __future__ import annotations
 
@@ -18,14 +14,9 @@ from mcp.types import CreateMessageRequestParams, SamplingMessage, TextContent
 from openai import AsyncOpenAI
 
 import coalesce
+from coalesce import open_coordinator
 from coalesce.adapters.anthropic import AnthropicClient
 from coalesce.adapters.openai import OpenAIClient
-
-open_coordinator: Any = getattr(coalesce, "open_coordinator", None)
-
-pytestmark = pytest.mark.skipif(
-    open_coordinator is None, reason="coalesce.open_coordinator is not on this branch yet"
-)
 
 
 @asynccontextmanager
