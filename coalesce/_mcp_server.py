@@ -26,7 +26,6 @@ from mcp.types import (
     CreateMessageRequest,
     CreateMessageRequestParams,
     CreateMessageResult,
-    RequestId,
 )
 
 from ._client import SamplingClient
@@ -45,7 +44,7 @@ class _SessionClient:
 
     __slots__ = ("_metadata", "_session")
 
-    def __init__(self, session: ServerSession, related_request_id: RequestId | None) -> None:
+    def __init__(self, session: ServerSession, related_request_id: str | int | None) -> None:
         self._session = session
         self._metadata = (
             None
@@ -71,7 +70,7 @@ class _SessionClient:
 def session_client(
     session: ServerSession,
     *,
-    related_request_id: RequestId | None = None,
+    related_request_id: str | int | None = None,
 ) -> SamplingClient:
     """Return a :class:`~coalesce.SamplingClient` that samples through an MCP server session.
 
@@ -174,7 +173,7 @@ def sample_batch(requests: RequestsFn) -> Resolve:
     name, the ``Context``, other ``Resolve`` parameters). The marker's
     resolver coalesces them with :func:`~coalesce.build_batch_request` into a
     single ``Sample`` (a lone request goes as it is, and no request at all
-    asks nothing), and the parameter receives a :data:`BatchAnswers` list:
+    asks nothing), and the parameter receives a :data:`~coalesce.BatchAnswers` list:
     ``answers[i]`` is request *i*'s own ``CreateMessageResult``, or the
     :class:`~coalesce.TaskError` saying why the model's reply had no usable
     answer for it (see :func:`~coalesce.demux_reply`). A failed sampling

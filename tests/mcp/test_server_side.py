@@ -310,3 +310,19 @@ async def test_sample_batch_takes_a_sync_resolver(mode: str) -> None:
         result = await client.call_tool("summarise_all", {"documents": documents(3)})
     assert answers_of(result) == [f"answer to: summarise {doc}" for doc in documents(3)]
     assert host.model.calls == 1
+
+
+async def test_session_client_can_send_on_the_tool_calls_own_channel(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = MCPServer("related")
+
+    @server.tool()
+    async def ask(ctx: Context) -> str:
+        client = session_client(ctx.session, related_request_id=ctx.request_id)
+        return result_text(await client.create_message(text_request("x")))
+
+    host = Host()
+    async with Client(server, sampling_callback=host, mode="legacy") as client:
+        result = await client.call_tool("ask", {})
+    assert result.structured_content == {"result": "answer to: x"}
