@@ -26,8 +26,11 @@ from mcp.types import (
     INVALID_PARAMS,
     CreateMessageRequestParams,
     CreateMessageResult,
+    CreateMessageResultWithTools,
     SamplingMessage,
     TextContent,
+    Tool,
+    ToolUseContent,
 )
 
 from coalesce import (
@@ -349,3 +352,36 @@ async def test_sampling_callback_checks_its_arguments() -> None:
     async with open_coordinator(ScriptedClient()) as coord:
         with pytest.raises(TypeError, match=r"^group must be a function of the request context"):
             sampling_callback(coord, group="session")  # type: ignore[arg-type]
+
+
+class ToolUsingModel:
+    """A host model that answers a request offering tools with a tool call."""
+
+    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
+        await trio.lowlevel.checkpoint()
+        reply = CreateMessageResultWithTools(
+            role="assistant",
+            content=[ToolUseContent(type="tool_use", id="call-1", name="lookup", input={})],
+            model="tool-model",
+            stop_reason="toolUse",
+        )
+        return reply  # type: ignore[return-value]
+
+
+@pytest.mark.xfail(
+    reason="the coordinator accepts only CreateMessageResult from its client, so the answer "
+    "to a request that offers tools (a CreateMessageResultWithTools) fails with TypeError",
+    strict=True,
+)
+async def test_a_request_offering_tools_gets_the_models_tool_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    tool = Tool(name="lookup", input_schema={"type": "object"})
+    async with open_coordinator(ToolUsingModel(), window=0.5) as coord:
+        callback = sampling_callback(coord)
+        async with Client(chatty_server(), sampling_callback=callback, mode="legacy") as client:
+            reply = await callback(
+                ClientRequestContext(session=client.session, request_id=1),
+                text_request("look it up", tools=[tool]),
+            )
+    assert isinstance(reply, CreateMessageResultWithTools), reply
