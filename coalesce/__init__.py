@@ -17,6 +17,11 @@ from ._errors import BatchCallError as BatchCallError
 from ._errors import CoalesceError as CoalesceError
 from ._errors import CoordinatorClosed as CoordinatorClosed
 from ._errors import TaskError as TaskError
+from ._mcp_client import GroupFn as GroupFn
+from ._mcp_client import sampling_callback as sampling_callback
+from ._mcp_server import BatchAnswers as BatchAnswers
+from ._mcp_server import sample_batch as sample_batch
+from ._mcp_server import session_client as session_client
 from ._policy import CoordinatorOptions as CoordinatorOptions
 from ._policy import FlushReason as FlushReason
 from ._prompt import build_batch_request as build_batch_request
@@ -29,6 +34,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "USAGE_META_KEY",
+    "BatchAnswers",
     "BatchCallError",
     "CoalesceError",
     "Coordinator",
@@ -36,6 +42,7 @@ __all__ = [
     "CoordinatorOptions",
     "CoordinatorStats",
     "FlushReason",
+    "GroupFn",
     "SamplingClient",
     "TaskError",
     "__version__",
@@ -43,5 +50,8 @@ __all__ = [
     "demux_reply",
     "is_batchable",
     "open_coordinator",
+    "sample_batch",
+    "sampling_callback",
+    "session_client",
     "usage_meta",
 ]

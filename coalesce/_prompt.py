@@ -45,14 +45,23 @@ SHARED_SYSTEM_PREFIX = "System prompt for every task: "
 """Introduces a system prompt that every task shares, stated once."""
 
 
+_BATCH_PROMPT_START = BATCH_SYSTEM_PROMPT.split("{n}", 1)[0]
+
+
 def is_batchable(params: CreateMessageRequestParams) -> bool:
     """Tell whether a request can share a coalesced call.
 
     Only requests made of text can: an image, audio, a tool use or result, or
     offered tools cannot be expressed in the JSON task list without losing
-    them, so such a request is always sent alone, untouched.
+    them, so such a request is always sent alone, untouched. Nor can a request
+    that is already a coalesced batch (one that :func:`build_batch_request`
+    made, e.g. a server's coordinator, reaching a host that coalesces too):
+    a batch inside a batch would ask the model for a reply format inside a
+    reply format.
     """
     if params.tools or params.tool_choice is not None or params.task is not None:
+        return False
+    if params.system_prompt and params.system_prompt.startswith(_BATCH_PROMPT_START):
         return False
     for message in params.messages:
         content = message.content
