@@ -27,7 +27,11 @@ from typing import Any
 import attrs
 import outcome
 import trio
-from mcp.types import CreateMessageRequestParams, CreateMessageResult
+from mcp.types import (
+    CreateMessageRequestParams,
+    CreateMessageResult,
+    CreateMessageResultWithTools,
+)
 
 from ._client import SamplingClient
 from ._demux import demux_reply
@@ -178,7 +182,9 @@ class Coordinator:
                 different groups never share a call. ``None`` is a group too.
 
         Returns:
-            The model's answer to this request alone.
+            The model's answer to this request alone. (A request that offers
+            tools always goes alone, and gets the client's reply unchanged: a
+            ``CreateMessageResultWithTools`` where the client gives one.)
 
         Raises:
             TypeError: *params* is not a ``CreateMessageRequestParams``, or
@@ -402,11 +408,13 @@ class Coordinator:
         except Exception as exc:
             self._deliver(request, outcome.Error(exc))
             return
-        if not isinstance(reply, CreateMessageResult):
+        # A request that offers tools is answered with a CreateMessageResultWithTools
+        # (content may be a list, with tool uses); it goes alone, so it passes through.
+        if not isinstance(reply, CreateMessageResult | CreateMessageResultWithTools):
             self._deliver(request, outcome.Error(_wrong_type(reply)))
             return
         self._count_usage(reply)
-        self._deliver(request, outcome.Value(reply))
+        self._deliver(request, outcome.Value(reply))  # type: ignore[arg-type]
 
     async def _send_batch(self, group: _Group, call: _Call) -> None:
         requests = call.requests
@@ -438,7 +446,7 @@ class Coordinator:
             else:
                 self._deliver(request, outcome.Error(answer))
 
-    def _count_usage(self, reply: CreateMessageResult) -> None:
+    def _count_usage(self, reply: CreateMessageResult | CreateMessageResultWithTools) -> None:
         input_tokens, output_tokens = read_usage(reply)
         self._counts["input_tokens"] += input_tokens
         self._counts["output_tokens"] += output_tokens

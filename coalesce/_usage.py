@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.types import CreateMessageResult
+from mcp.types import CreateMessageResult, CreateMessageResultWithTools
 
 __all__ = ["USAGE_META_KEY", "read_usage", "usage_meta"]
 
@@ -24,7 +24,7 @@ def usage_meta(input_tokens: int, output_tokens: int) -> dict[str, Any]:
     return {USAGE_META_KEY: {"input_tokens": input_tokens, "output_tokens": output_tokens}}
 
 
-def read_usage(result: CreateMessageResult) -> tuple[int, int]:
+def read_usage(result: CreateMessageResult | CreateMessageResultWithTools) -> tuple[int, int]:
     """Return ``(input_tokens, output_tokens)`` reported by *result*, or zeros.
 
     Anything malformed counts as not reported: usage is for statistics and

@@ -5,6 +5,11 @@ from __future__ import annotations
 import coalesce
 
 EXPECTED = {
+    "BatchAnswers",
+    "GroupFn",
+    "sample_batch",
+    "sampling_callback",
+    "session_client",
     "BatchCallError",
     "CoalesceError",
     "Coordinator",

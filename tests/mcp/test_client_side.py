@@ -368,11 +368,6 @@ class ToolUsingModel:
         return reply  # type: ignore[return-value]
 
 
-@pytest.mark.xfail(
-    reason="the coordinator accepts only CreateMessageResult from its client, so the answer "
-    "to a request that offers tools (a CreateMessageResultWithTools) fails with TypeError",
-    strict=True,
-)
 async def test_a_request_offering_tools_gets_the_models_tool_call(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
