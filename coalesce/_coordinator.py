@@ -236,7 +236,8 @@ class Coordinator:
             self._nursery.start_soon(self._gather, group)
         else:
             cap = self._options.max_batch_tokens
-            if group.live >= self._options.max_batch or (cap is not None and group.tokens > cap):
+            full = group.live >= self._options.max_batch or (cap is not None and group.tokens > cap)
+            if full and group.lot:  # the gatherer is parked
                 group.lot.unpark_all()
         return request
 
@@ -245,7 +246,8 @@ class Coordinator:
         group.live -= 1
         group.tokens -= request.tokens
         self._queued -= 1
-        self._room.unpark()
+        if self._room:  # someone waits for room (max_pending)
+            self._room.unpark()
 
     def _forget(self, request: _Request) -> None:
         """Drop a request whose caller was cancelled (trio's abort callback)."""
@@ -386,7 +388,8 @@ class Coordinator:
                 self._slots.release()
             group.in_flight -= 1
             for request in call.requests:
-                if request.call is call:
+                # Most were answered: build the error only for those that were not.
+                if request.call is call and request.state is not _State.DONE:
                     self._deliver(request, _closed("while it was in flight"))
             if group.gathering:
                 group.lot.unpark_all()
