@@ -68,12 +68,18 @@ class _Request:
         self.state = _State.QUEUED
         self.call: _Call | None = None
 
+    def __call__(self, _: Any) -> trio.lowlevel.Abort:
+        """Trio's abort callback while the caller waits: being the request, it costs nothing."""
+        self.group.coordinator._forget(self)
+        return trio.lowlevel.Abort.SUCCEEDED
+
 
 class _Group:
     """The requests of one compatibility key: its queue, its gatherer, its calls."""
 
     __slots__ = (
         "alone",
+        "coordinator",
         "gathering",
         "in_flight",
         "key",
@@ -84,7 +90,10 @@ class _Group:
         "tokens",
     )
 
-    def __init__(self, key: Hashable, label: Hashable, *, alone: bool) -> None:
+    def __init__(
+        self, key: Hashable, label: Hashable, *, alone: bool, coordinator: Coordinator
+    ) -> None:
+        self.coordinator = coordinator
         self.key = key
         self.label = label
         self.alone = alone
@@ -206,12 +215,7 @@ class Coordinator:
                     )
         self._counts["requests"] += 1
         request = self._enqueue(params, group)
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._forget(request)
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        result: CreateMessageResult = await trio.lowlevel.wait_task_rescheduled(abort)
+        result: CreateMessageResult = await trio.lowlevel.wait_task_rescheduled(request)
         return result
 
     # -- queueing ---------------------------------------------------------------
@@ -219,11 +223,11 @@ class Coordinator:
     def _enqueue(self, params: CreateMessageRequestParams, label: Hashable) -> _Request:
         key = compatibility_key(params, label)
         if key is None:
-            group = _Group(object(), label, alone=True)
+            group = _Group(object(), label, alone=True, coordinator=self)
         else:
             found = self._groups.get(key)
             if found is None:
-                group = self._groups[key] = _Group(key, label, alone=False)
+                group = self._groups[key] = _Group(key, label, alone=False, coordinator=self)
             else:
                 group = found
         request = _Request(params, group, trio.current_time(), trio.lowlevel.current_task())
