@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     # 3. CPU overhead.
-    overhead = measure_overhead(repeat=5 if args.quick else 9)
+    overhead = measure_overhead(repeat=7 if args.quick else 21)
     overhead_rows = [
         (row.batch, f"{row.direct_us:.1f}", f"{row.coalesced_us:.1f}", f"{row.added:+.2f}")
         for row in overhead
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 ("in all (caller's parked task included)", f"{memory.total_bytes:.0f}"),
                 ("a caller parked without a coordinator", f"{memory.baseline_bytes:.0f}"),
-                ("added by the coordinator", f"{memory.coordinator_bytes:.0f}"),
+                ("the difference", f"{memory.coordinator_bytes:.0f}"),
             ],
         ),
     )

@@ -83,24 +83,23 @@ def _time(run: Runner, requests: list[CreateMessageRequestParams]) -> float:
     return elapsed
 
 
-def measure_overhead(n_requests: int = 2000, repeat: int = 7) -> list[Overhead]:
-    """Measure each batch size; direct and coordinated runs interleave, best of *repeat*."""
+def measure_overhead(n_requests: int = 1000, repeat: int = 15) -> list[Overhead]:
+    """Measure each batch size, best of *repeat* rounds.
+
+    Each round times direct calls and every batch size once, one after the
+    other, so a busy spell on a shared machine slows them all alike.
+    """
     requests = make_requests(n_requests, seed=0)
-    results = []
-    for batch in BATCH_SIZES:
-        through = _through(batch)
-        direct_best = coalesced_best = float("inf")
-        for _ in range(repeat):
-            direct_best = min(direct_best, _time(_direct, requests))
-            coalesced_best = min(coalesced_best, _time(through, requests))
-        results.append(
-            Overhead(
-                batch=batch,
-                direct_us=direct_best / n_requests * 1e6,
-                coalesced_us=coalesced_best / n_requests * 1e6,
-            )
-        )
-    return results
+    runners: list[Runner] = [_direct, *(_through(batch) for batch in BATCH_SIZES)]
+    best = [float("inf")] * len(runners)
+    for _ in range(repeat):
+        for index, runner in enumerate(runners):
+            best[index] = min(best[index], _time(runner, requests))
+    direct_us = best[0] / n_requests * 1e6
+    return [
+        Overhead(batch=batch, direct_us=direct_us, coalesced_us=seconds / n_requests * 1e6)
+        for batch, seconds in zip(BATCH_SIZES, best[1:], strict=True)
+    ]
 
 
 if __name__ == "__main__":

@@ -65,9 +65,8 @@ def plot_all(cells: list[Cell], workloads: list[Workload], out: Path) -> list[Pa
             ax.bar_label(bars, fontsize="x-small")
         ax.set_xticks(range(len(workloads)), [w.name for w in workloads])
         ax.set_title(f"model calls, {model} model")
-        ax.set_yscale("log")
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0].set_ylabel("model calls (log scale)")
+    axes[0].set_ylabel("model calls")
     axes[-1].legend(fontsize="small")
     fig.tight_layout()
     path = out / "model_calls.png"
