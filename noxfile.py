@@ -53,3 +53,13 @@ def docs(session: nox.Session) -> None:
     session.run(
         "sphinx-build", "-n", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html"
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks: print tables, write ``benchmarks/results/``, check the targets.
+
+    Arguments after ``--`` go to ``python -m benchmarks`` (``--seed``, ``--quick`` ...).
+    """
+    install(session, "bench")
+    session.run("python", "-m", "benchmarks", *session.posargs)

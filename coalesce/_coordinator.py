@@ -72,12 +72,18 @@ class _Request:
         self.state = _State.QUEUED
         self.call: _Call | None = None
 
+    def __call__(self, _: Any) -> trio.lowlevel.Abort:
+        """Trio's abort callback while the caller waits: being the request, it costs nothing."""
+        self.group.coordinator._forget(self)
+        return trio.lowlevel.Abort.SUCCEEDED
+
 
 class _Group:
     """The requests of one compatibility key: its queue, its gatherer, its calls."""
 
     __slots__ = (
         "alone",
+        "coordinator",
         "gathering",
         "in_flight",
         "key",
@@ -88,7 +94,10 @@ class _Group:
         "tokens",
     )
 
-    def __init__(self, key: Hashable, label: Hashable, *, alone: bool) -> None:
+    def __init__(
+        self, key: Hashable, label: Hashable, *, alone: bool, coordinator: Coordinator
+    ) -> None:
+        self.coordinator = coordinator
         self.key = key
         self.label = label
         self.alone = alone
@@ -212,12 +221,7 @@ class Coordinator:
                     )
         self._counts["requests"] += 1
         request = self._enqueue(params, group)
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._forget(request)
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        result: CreateMessageResult = await trio.lowlevel.wait_task_rescheduled(abort)
+        result: CreateMessageResult = await trio.lowlevel.wait_task_rescheduled(request)
         return result
 
     # -- queueing ---------------------------------------------------------------
@@ -225,11 +229,11 @@ class Coordinator:
     def _enqueue(self, params: CreateMessageRequestParams, label: Hashable) -> _Request:
         key = compatibility_key(params, label)
         if key is None:
-            group = _Group(object(), label, alone=True)
+            group = _Group(object(), label, alone=True, coordinator=self)
         else:
             found = self._groups.get(key)
             if found is None:
-                group = self._groups[key] = _Group(key, label, alone=False)
+                group = self._groups[key] = _Group(key, label, alone=False, coordinator=self)
             else:
                 group = found
         request = _Request(params, group, trio.current_time(), trio.lowlevel.current_task())
@@ -242,7 +246,8 @@ class Coordinator:
             self._nursery.start_soon(self._gather, group)
         else:
             cap = self._options.max_batch_tokens
-            if group.live >= self._options.max_batch or (cap is not None and group.tokens > cap):
+            full = group.live >= self._options.max_batch or (cap is not None and group.tokens > cap)
+            if full and group.lot:  # the gatherer is parked
                 group.lot.unpark_all()
         return request
 
@@ -251,7 +256,8 @@ class Coordinator:
         group.live -= 1
         group.tokens -= request.tokens
         self._queued -= 1
-        self._room.unpark()
+        if self._room:  # someone waits for room (max_pending)
+            self._room.unpark()
 
     def _forget(self, request: _Request) -> None:
         """Drop a request whose caller was cancelled (trio's abort callback)."""
@@ -392,7 +398,8 @@ class Coordinator:
                 self._slots.release()
             group.in_flight -= 1
             for request in call.requests:
-                if request.call is call:
+                # Most were answered: build the error only for those that were not.
+                if request.call is call and request.state is not _State.DONE:
                     self._deliver(request, _closed("while it was in flight"))
             if group.gathering:
                 group.lot.unpark_all()

@@ -7,8 +7,8 @@ use them alike.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from json.encoder import encode_basestring
 
 from mcp.types import (
     CreateMessageRequestParams,
@@ -16,7 +16,7 @@ from mcp.types import (
     TextContent,
 )
 
-from ._wire import WireBatch, WireMessage, WireTask, converter
+from ._wire import WireBatch, WireMessage, WireTask
 
 __all__ = [
     "BATCH_SYSTEM_PROMPT",
@@ -97,6 +97,26 @@ def batch_payload(requests: Sequence[CreateMessageRequestParams]) -> WireBatch:
     )
 
 
+def payload_json(requests: Sequence[CreateMessageRequestParams]) -> str:
+    """Return :func:`batch_payload` as compact JSON, non-ASCII kept, built in one pass.
+
+    The same text as ``json.dumps(converter.unstructure(batch_payload(requests)),
+    ensure_ascii=False, separators=(",", ":"))``, at a fraction of the cost: it
+    is on every coalesced call's path, and the intermediate wire objects and
+    dicts are garbage as soon as they are encoded. Strings are escaped by the
+    very function ``json.dumps`` uses for them.
+    """
+    tasks = []
+    for index, request in enumerate(requests):
+        messages = ",".join(
+            f'{{"role":{encode_basestring(message.role)},'
+            f'"content":{encode_basestring(task_text(message))}}}'
+            for message in request.messages
+        )
+        tasks.append(f'{{"task_index":{index},"messages":[{messages}]}}')
+    return '{"tasks":[' + ",".join(tasks) + "]}"
+
+
 def _system_prompt(requests: Sequence[CreateMessageRequestParams]) -> str:
     parts = [BATCH_SYSTEM_PROMPT.replace("{n}", str(len(requests)))]
     prompts = [request.system_prompt for request in requests]
@@ -147,6 +167,7 @@ def build_batch_request(
 
     Example::
 
+        >>> import json
         >>> from mcp.types import CreateMessageRequestParams, SamplingMessage, TextContent
         >>> def ask(text):
         ...     message = SamplingMessage(role="user", content=TextContent(type="text", text=text))
@@ -174,13 +195,12 @@ def build_batch_request(
                     f"request {index} differs from request 0 in {field!r}; "
                     "only requests that agree on it can share a call"
                 )
-    payload = json.dumps(
-        converter.unstructure(batch_payload(requests)),
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
     return CreateMessageRequestParams(
-        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=payload))],
+        messages=[
+            SamplingMessage(
+                role="user", content=TextContent(type="text", text=payload_json(requests))
+            )
+        ],
         system_prompt=_system_prompt(requests),
         max_tokens=sum(request.max_tokens for request in requests),
         model_preferences=first.model_preferences,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from functools import partial
 from typing import Any
 
 import pytest
@@ -531,3 +532,25 @@ async def test_each_flush_is_logged_at_debug(
         "flush group='g' size=2 tokens=200 reason=full",
         "flush group='g' size=1 tokens=100 reason=window",
     ]
+
+
+async def test_idle_token_cap_and_shutdown_flushes_are_logged_with_their_reason(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="coalesce")
+    async with open_coordinator(ScriptedClient(), flush_when_idle=True) as coord:
+        await coord.create_message(text_request("alone"), group="idle")
+    async with open_coordinator(ScriptedClient(), window=1.0, max_batch_tokens=250) as coord:
+        await submit_all(coord, [text_request(t) for t in texts(3)], groups=["cap"] * 3)
+    async with trio.open_nursery() as nursery:
+        async with open_coordinator(ScriptedClient(), window=60.0) as coord:
+            nursery.start_soon(partial(coord.create_message, text_request("late"), group="bye"))
+            await trio.testing.wait_all_tasks_blocked()
+    assert [record.getMessage() for record in caplog.records] == [
+        "flush group='idle' size=1 tokens=100 reason=idle",
+        "flush group='cap' size=2 tokens=200 reason=token cap",
+        "flush group='cap' size=1 tokens=100 reason=window",
+        "flush group='bye' size=1 tokens=100 reason=shutdown",
+    ]
+    assert {record.levelno for record in caplog.records} == {logging.DEBUG}
+    assert {record.name for record in caplog.records} == {"coalesce"}

@@ -19,7 +19,8 @@ from mcp.types import (
 )
 
 from coalesce import build_batch_request, is_batchable
-from coalesce._prompt import BATCH_SYSTEM_PROMPT
+from coalesce._prompt import BATCH_SYSTEM_PROMPT, batch_payload, payload_json
+from coalesce._wire import converter
 from coalesce.testing import tasks_of, text_request
 
 
@@ -157,3 +158,32 @@ def test_non_text_content_and_tools_are_not_batchable(update: dict[str, object])
 def test_any_task_text_survives_the_wire(texts: list[str]) -> None:
     batch = build_batch_request([text_request(text) for text in texts])
     assert tasks_of(batch) == texts
+
+
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from(["user", "assistant"]), st.text()), min_size=1),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_payload_is_what_json_dumps_writes_of_the_wire_classes(
+    conversations: list[list[tuple[Literal["user", "assistant"], str]]],
+) -> None:
+    requests = [
+        CreateMessageRequestParams(
+            messages=[
+                SamplingMessage(role=role, content=TextContent(type="text", text=text))
+                for role, text in conversation
+            ],
+            max_tokens=10,
+        )
+        for conversation in conversations
+    ]
+    expected = json.dumps(
+        converter.unstructure(batch_payload(requests)), ensure_ascii=False, separators=(",", ":")
+    )
+    assert payload_json(requests) == expected
+    content = build_batch_request(requests).messages[0].content
+    assert isinstance(content, TextContent)
+    assert content.text == expected

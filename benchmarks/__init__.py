@@ -1,0 +1,14 @@
+"""Benchmarks for coalesce (``nox -s bench``, or ``python -m benchmarks``).
+
+- :mod:`benchmarks.simulate`: the batching policies side by side, in trio's
+  virtual time, against a simulated model (:mod:`benchmarks.model`), with the
+  seed's own policy (:mod:`benchmarks.seed_policy`) as the reference.
+- :mod:`benchmarks.overhead`: the coordinator's CPU cost per request, as a
+  ratio to a direct call to the same instant client.
+- :mod:`benchmarks.demux`: demultiplexing throughput on large replies, as a
+  ratio to a bare ``json.loads``.
+- :mod:`benchmarks.memory`: peak bytes per queued request.
+
+Every target is checked; ``python -m benchmarks`` exits non-zero and names
+each one that failed.
+"""

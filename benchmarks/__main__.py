@@ -1,0 +1,206 @@
+"""Run every benchmark, print the tables, write ``benchmarks/results/``, check the targets.
+
+Usage::
+
+    python -m benchmarks [--seed N] [--sweep N] [--quick] [--no-plots] [--out DIR]
+
+Exits 1 and names each failed target if any target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import mcp
+import pydantic
+import trio
+
+from .demux import measure_demux
+from .memory import measure_memory
+from .overhead import measure_overhead
+from .report import table
+from .simulate import Cell, Check, Workload, check_targets, run_all, workloads
+
+OVERHEAD_TARGET = 0.8
+OVERHEAD_STRETCH = 0.5
+DEMUX_TARGET = 0.5
+
+_RESULTS = Path(__file__).parent / "results"
+
+
+def sim_table(cells: list[Cell]) -> str:
+    rows = [
+        (
+            c.workload,
+            c.model,
+            c.policy,
+            c.requests,
+            c.calls,
+            f"{c.p50:.2f}",
+            f"{c.p95:.2f}",
+            f"{c.prompt_chars:,}",
+        )
+        for c in cells
+    ]
+    header = ("workload", "model", "policy", "requests", "calls", "p50 s", "p95 s", "prompt chars")
+    return table(header, rows)
+
+
+def sweep_table(seeds: int, first: int) -> str:
+    passed: dict[str, int] = defaultdict(int)
+    order: list[str] = []
+    for seed in range(first, first + seeds):
+        for check in check_targets(run_all(seed)):
+            if check.target not in passed:
+                order.append(check.target)
+            passed[check.target] += check.ok
+    rows = [(target, f"{passed[target]}/{seeds}") for target in order if passed[target] < seeds]
+    held = len(order) - len(rows)
+    note = f"\n\nThe other {held} targets held on every seed."
+    if not rows:
+        return f"Every one of the {held} targets held on every seed."
+    return table(("target", "seeds passing"), rows) + note
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
+    parser.add_argument(
+        "--sweep", type=int, default=20, help="seeds for the robustness table (0: skip)"
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, 10k pending")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--out", type=Path, default=_RESULTS, help="where results are written")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    checks: list[Check] = []
+    sections: list[str] = []
+
+    def section(title: str, body: str) -> None:
+        print(f"\n{title}\n{'-' * len(title)}\n\n{body}\n", flush=True)
+        sections.append(f"{title}\n{'-' * len(title)}\n\n{body}\n")
+
+    # 1. Policy simulation.
+    loads = workloads(args.seed)
+    cells = run_all(args.seed)
+    section(
+        f"Policy simulation (virtual time, seed {args.seed})",
+        "Latency from request to answer; p50/p95 by nearest rank; prompt characters are\n"
+        "system prompt plus messages, over every call the model received.\n\n" + sim_table(cells),
+    )
+    checks += check_targets(cells)
+
+    if args.sweep:
+        body = sweep_table(args.sweep, args.seed)
+        section(
+            f"Robustness: the simulation's targets over seeds {args.seed}..."
+            f"{args.seed + args.sweep - 1}",
+            "Informational: how often each target holds when the Poisson arrivals are drawn\n"
+            "again. Only the run above (one seed) is checked.\n\n" + body,
+        )
+
+    # 3. CPU overhead.
+    overhead = measure_overhead(repeat=7 if args.quick else 21)
+    overhead_rows = [
+        (row.batch, f"{row.direct_us:.1f}", f"{row.coalesced_us:.1f}", f"{row.added:+.2f}")
+        for row in overhead
+    ]
+    section(
+        "CPU overhead per request (ratios; process CPU time, best of several runs)",
+        table(("batch", "direct us", "coalesced us", "added / direct call"), overhead_rows),
+    )
+    at10 = next(row for row in overhead if row.batch == 10)
+    checks.append(
+        Check(
+            f"CPU: at batch 10 the coordinator adds <= {OVERHEAD_TARGET} of a direct call "
+            f"(stretch {OVERHEAD_STRETCH})",
+            f"adds {at10.added:.2f}" + (" (stretch met)" if at10.added <= OVERHEAD_STRETCH else ""),
+            at10.added <= OVERHEAD_TARGET,
+        )
+    )
+
+    # 4. Demux throughput.
+    demux = measure_demux(repeat=3 if args.quick else 5)
+    rows = [
+        (
+            f"{row.size:,} B",
+            row.tasks,
+            f"{row.loads_ms:.2f}",
+            f"{row.demux_ms:.2f}",
+            f"{row.ratio:.2f}",
+        )
+        for row in demux
+    ]
+    section(
+        "Demux throughput (ratio to a bare json.loads of the same text)",
+        table(("reply", "tasks", "json.loads ms", "demux_reply ms", "ratio"), rows),
+    )
+    checks += [
+        Check(
+            f"demux: {row.size / 1e6:.0f} MB reply at >= {DEMUX_TARGET} of json.loads' throughput",
+            f"{row.ratio:.2f}",
+            row.ratio >= DEMUX_TARGET,
+        )
+        for row in demux
+    ]
+
+    # 5. Memory.
+    memory = measure_memory(pending=10_000 if args.quick else 100_000)
+    section(
+        f"Memory with {memory.pending:,} requests pending (tracemalloc peak)",
+        table(
+            ("per pending request", "bytes"),
+            [
+                ("in all (caller's parked task included)", f"{memory.total_bytes:.0f}"),
+                ("a caller parked without a coordinator", f"{memory.baseline_bytes:.0f}"),
+                ("the difference", f"{memory.coordinator_bytes:.0f}"),
+            ],
+        ),
+    )
+
+    # 6. Plots and the results file.
+    if not args.no_plots:
+        written = plot_all_safely(cells, loads, args.out)
+        if written:
+            print("plots: " + ", ".join(str(path) for path in written))
+    failed = [check for check in checks if not check.ok]
+    check_rows = [("PASS" if c.ok else "FAIL", c.target, c.measured) for c in checks]
+    section("Targets", table(("", "target", "measured"), check_rows))
+    write_results(args, sections)
+    print(f"\n{len(checks) - len(failed)} of {len(checks)} targets met", end="")
+    print(f" in {time.perf_counter() - started:.0f} s.")
+    if failed:
+        print("\nFAILED targets:", file=sys.stderr)
+        for check in failed:
+            print(f"  - {check.target}: {check.measured}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def plot_all_safely(cells: list[Cell], loads: list[Workload], out: Path) -> list[Path]:
+    try:
+        from .plots import plot_all
+    except ImportError as exc:  # matplotlib is in the `bench` dependency group
+        print(f"plots skipped ({exc}); install the `bench` dependency group", file=sys.stderr)
+        return []
+    return plot_all(cells, loads, out)
+
+
+def write_results(args: argparse.Namespace, sections: list[str]) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    header = (
+        ".. Written by `nox -s bench` (python -m benchmarks); do not edit by hand.\n\n"
+        f"Python {platform.python_version()}, trio {trio.__version__}, "
+        f"pydantic {pydantic.VERSION}, mcp {getattr(mcp, '__version__', '?')}, "
+        f"on {platform.machine()}.\n\n"
+    )
+    (args.out / "results.rst").write_text(header + "\n".join(sections))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
