@@ -147,6 +147,7 @@ class Coordinator:
         self._options = options
         self._groups: dict[Hashable, _Group] = {}
         self._closing = False
+        self._aborted = False
         self._queued = 0
         self._room = trio.lowlevel.ParkingLot()
         self._slots = (
@@ -290,7 +291,7 @@ class Coordinator:
         try:
             while True:
                 reason = await self._wait_until_ready(group)
-                if reason is None:
+                if reason is None or self._aborted:
                     return
                 if self._slots is not None:
                     await self._slots.acquire()
@@ -384,10 +385,10 @@ class Coordinator:
                 if not slot_held and self._slots is not None:
                     await self._slots.acquire()
                     slot_held = True
-                if len(call.requests) == 1:
-                    await self._send_alone(call.requests[0])
-                else:
-                    await self._send_batch(group, call)
+                # If the coordinator was aborted before this call was sent, nothing
+                # is sent and `finally` tells its callers.
+                if not self._aborted:
+                    await self._send(group, call)
         except Exception as exc:  # a bug in the library: fail its callers, not the coordinator
             logger.exception("coalesce: internal error while sending a call")
             for request in call.requests:
@@ -405,6 +406,12 @@ class Coordinator:
                 group.lot.unpark_all()
             else:
                 self._maybe_drop(group)
+
+    async def _send(self, group: _Group, call: _Call) -> None:
+        if len(call.requests) == 1:
+            await self._send_alone(call.requests[0])
+        else:
+            await self._send_batch(group, call)
 
     async def _send_alone(self, request: _Request) -> None:
         params = request.params
@@ -468,10 +475,16 @@ class Coordinator:
             group.lot.unpark_all()
 
     def _abort(self) -> None:
-        """End every pending and in-flight request with CoordinatorClosed (an abnormal exit)."""
-        self._close()
-        # Cancelling the nursery ends every gatherer and call task; their
-        # `finally` blocks deliver CoordinatorClosed to whoever is still waiting.
+        """End every pending and in-flight request with CoordinatorClosed (an abnormal exit).
+
+        Nothing more is sent: gatherers are not woken to flush (as a normal
+        exit does), and one that is already awake sends nothing. Cancelling
+        the nursery ends every gatherer and call task, and their ``finally``
+        blocks deliver CoordinatorClosed to whoever is still waiting.
+        """
+        self._closing = True
+        self._aborted = True
+        self._room.unpark_all()
         self._nursery.cancel_scope.cancel()
 
 

@@ -15,6 +15,7 @@ from mcp.types import ImageContent, ModelPreferences, SamplingMessage
 
 from coalesce import (
     BatchCallError,
+    Coordinator,
     CoordinatorClosed,
     CoordinatorStats,
     TaskError,
@@ -554,3 +555,27 @@ async def test_idle_token_cap_and_shutdown_flushes_are_logged_with_their_reason(
     ]
     assert {record.levelno for record in caplog.records} == {logging.DEBUG}
     assert {record.name for record in caplog.records} == {"coalesce"}
+
+
+async def test_exit_by_exception_sends_nothing_that_was_pending(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    model = ScriptedClient()
+    closed: list[CoordinatorClosed] = []
+
+    async def ask(coord_: Coordinator) -> None:
+        with pytest.raises(
+            CoordinatorClosed, match=r"^the coordinator was closed while it was queued$"
+        ) as info:
+            await coord_.create_message(text_request("pending"))
+        closed.append(info.value)
+
+    async with trio.open_nursery() as outside:
+        with pytest.raises(ZeroDivisionError):
+            async with open_coordinator(model, window=60.0) as coord:
+                for _ in range(3):
+                    outside.start_soon(ask, coord)
+                await trio.testing.wait_all_tasks_blocked()
+                raise ZeroDivisionError
+    assert len(closed) == 3
+    assert model.calls == 0, "an aborted coordinator sends no shutdown batch"
