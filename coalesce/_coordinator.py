@@ -37,7 +37,7 @@ from ._client import SamplingClient
 from ._demux import demux_reply
 from ._errors import BatchCallError, CoordinatorClosed, TaskError
 from ._policy import CoordinatorOptions, FlushReason, compatibility_key, fits, flush_reason
-from ._prompt import build_batch_request
+from ._prompt import compose_batch
 from ._stats import CoordinatorStats
 from ._usage import read_usage
 
@@ -433,7 +433,7 @@ class Coordinator:
     async def _send_batch(self, group: _Group, call: _Call) -> None:
         requests = call.requests
         size = len(requests)
-        coalesced = build_batch_request([request.params for request in requests])
+        coalesced = compose_batch([request.params for request in requests])
         counts = self._counts
         counts["model_calls"] += 1
         counts["coalesced_calls"] += 1

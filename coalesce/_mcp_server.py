@@ -31,7 +31,7 @@ from mcp.types import (
 from ._client import SamplingClient
 from ._demux import demux_reply
 from ._errors import TaskError
-from ._prompt import build_batch_request, is_batchable
+from ._prompt import build_batch_request, check_batchable
 
 __all__ = ["BatchAnswers", "sample_batch", "session_client"]
 
@@ -144,16 +144,7 @@ def _checked(requests: object) -> list[CreateMessageRequestParams]:
             "a sample_batch resolver must return a sequence of "
             f"mcp.types.CreateMessageRequestParams, got {type(requests).__name__}"
         )
-    checked = list(requests)
-    for index, request in enumerate(checked):
-        if not isinstance(request, CreateMessageRequestParams):
-            raise TypeError(
-                f"request {index} is a {type(request).__name__}, "
-                "not a mcp.types.CreateMessageRequestParams"
-            )
-        if not is_batchable(request):
-            raise ValueError(f"request {index} has non-text content or tools and cannot be batched")
-    return checked
+    return check_batchable(requests)
 
 
 def sample_batch(requests: RequestsFn) -> Resolve:

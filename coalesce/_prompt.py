@@ -22,6 +22,8 @@ __all__ = [
     "BATCH_SYSTEM_PROMPT",
     "batch_payload",
     "build_batch_request",
+    "check_batchable",
+    "compose_batch",
     "is_batchable",
     "task_text",
 ]
@@ -117,6 +119,26 @@ def payload_json(requests: Sequence[CreateMessageRequestParams]) -> str:
     return '{"tasks":[' + ",".join(tasks) + "]}"
 
 
+def check_batchable(requests: Sequence[object]) -> list[CreateMessageRequestParams]:
+    """Return *requests* as a list if each is a request that can be batched.
+
+    Raises:
+        TypeError: If an item is not a ``CreateMessageRequestParams``.
+        ValueError: If an item has non-text content or tools.
+    """
+    checked: list[CreateMessageRequestParams] = []
+    for index, request in enumerate(requests):
+        if not isinstance(request, CreateMessageRequestParams):
+            raise TypeError(
+                f"request {index} is a {type(request).__name__}, "
+                "not a mcp.types.CreateMessageRequestParams"
+            )
+        if not is_batchable(request):
+            raise ValueError(f"request {index} has non-text content or tools and cannot be batched")
+        checked.append(request)
+    return checked
+
+
 def _system_prompt(requests: Sequence[CreateMessageRequestParams]) -> str:
     parts = [BATCH_SYSTEM_PROMPT.replace("{n}", str(len(requests)))]
     prompts = [request.system_prompt for request in requests]
@@ -180,21 +202,26 @@ def build_batch_request(
     """
     if not requests:
         raise ValueError("build_batch_request needs at least one request, got none")
+    check_batchable(requests)
     first = requests[0]
     for index, request in enumerate(requests):
-        if not isinstance(request, CreateMessageRequestParams):
-            raise TypeError(
-                f"request {index} is a {type(request).__name__}, "
-                "not a mcp.types.CreateMessageRequestParams"
-            )
-        if not is_batchable(request):
-            raise ValueError(f"request {index} has non-text content or tools and cannot be batched")
         for field in _SHARED_FIELDS:
             if getattr(request, field) != getattr(first, field):
                 raise ValueError(
                     f"request {index} differs from request 0 in {field!r}; "
                     "only requests that agree on it can share a call"
                 )
+    return compose_batch(requests)
+
+
+def compose_batch(requests: Sequence[CreateMessageRequestParams]) -> CreateMessageRequestParams:
+    """Build the coalesced request without checking *requests* first.
+
+    For callers that already know the requests may share a call (the
+    coordinator's compatibility key guarantees it); everyone else calls
+    :func:`build_batch_request`.
+    """
+    first = requests[0]
     return CreateMessageRequestParams(
         messages=[
             SamplingMessage(
