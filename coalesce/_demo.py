@@ -53,14 +53,20 @@ class DemoRun:
 
 
 class Progress:
-    """A plain-text progress bar on one line of *out*, redrawn as tasks complete."""
+    """A plain-text progress bar on one line of *out*, redrawn as tasks complete.
+
+    Where *out* is not a terminal (a log, a pipe) the bar is drawn once, when
+    it is finished, so the output holds no carriage-return redraws.
+    """
 
     def __init__(self, label: str, total: int, out: TextIO) -> None:
         self.label = label
         self.total = total
         self.done = 0
         self.out = out
-        self.draw()
+        self.live = out.isatty()
+        if self.live:
+            self.draw()
 
     def draw(self) -> None:
         filled = BAR_WIDTH * self.done // self.total if self.total else BAR_WIDTH
@@ -70,9 +76,12 @@ class Progress:
 
     def advance(self) -> None:
         self.done += 1
-        self.draw()
+        if self.live:
+            self.draw()
 
     def finish(self) -> None:
+        if not self.live:
+            self.draw()
         self.out.write("\n")
         self.out.flush()
 
