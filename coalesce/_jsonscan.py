@@ -6,8 +6,8 @@ commas, or run out of tokens half-way through it. :func:`read_array` reads all
 of these, and never raises on anything a model could send.
 
 Model replies are untrusted, so the work is bounded by the size of the
-reply: the text is scanned forward for places where an array of objects
-could start (``[`` then ``{``), each such candidate is read forward from its
+reply: the text is scanned forward for places where an array could start
+(``[`` then a JSON value), each such candidate is read forward from its
 start at most once, and the whole search stops when it has examined
 :data:`WORK_FACTOR` times the reply's size (each step counts what it
 examined, including the line counting that a :class:`json.JSONDecodeError`
@@ -74,9 +74,12 @@ GAVE_UP: Final = "the reply holds no readable JSON array (too many malformed bra
 
 _WS_CHARS: Final = " \t\n\r"
 _WS: Final = re.compile(r"[ \t\n\r]*")
-# Where an array of entries could start: "[", "{", then a key's quote or "}"
-# (or the end of a reply that was cut off right there).
-_CANDIDATE: Final = re.compile(r"\[[ \t\n\r]*(?:\{[ \t\n\r]*(?:[\"}]|\Z)|\Z)")
+# Where an array of entries could start: "[" then the start of a JSON value
+# (for an object, its first key's quote or its "}"), or the end of a reply cut
+# off right there. Not "[" then a letter: that is prose ("[as asked]").
+_CANDIDATE: Final = re.compile(
+    r"\[[ \t\n\r]*(?:\{[ \t\n\r]*(?:[\"}]|\Z)|[\"\[\-0-9]|true|false|null|\Z)"
+)
 # What a JSON literal (or a number's sign) looks like when the text ends inside it.
 _LITERALS: Final = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
 
@@ -233,7 +236,7 @@ def read_array(text: str, work: Work | None = None) -> Found | NotFound:
     well-behaved reply needs: a bare array, or an object with a single list
     member, is the answer. Only if that fails, the text is searched for an
     array of objects, which may be fenced, surrounded by prose, truncated,
-    or have trailing commas. The first such array that holds an object with
+    or have trailing commas. The first array that holds an object with
     a ``task_index`` member (or that the text ends inside) is the answer.
 
     Args:

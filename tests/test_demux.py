@@ -485,3 +485,10 @@ def test_read_array_reports_how_the_array_ends() -> None:
     assert isinstance(found, Found)
     assert found.ending is Ending.CUT_OFF
     assert found.entries == [{"task_index": 0, "response": "a"}]
+
+
+def test_an_array_that_starts_with_a_non_object_is_still_found() -> None:
+    # Found by the property tests: the search only looked for "[" then "{".
+    assert split_text('["note",{"task_index":"0","response":[]},]', 1) == ["[]"]
+    assert split_text('Here: [1, {"task_index": 0, "response": "a"},]', 1) == ["a"]
+    assert split_text('```\n[[1], {"task_index": 0, "response": "a"}]', 1) == ["a"]
