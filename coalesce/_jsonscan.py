@@ -363,9 +363,16 @@ class _Search:
         Tolerates trailing commas. Raises ``_CutOff``, ``_Broken`` or
         ``_TooDeep``, with *entries* holding the complete elements read
         before that.
+
+        Each entry is first decoded whole by the C scanner, which is several
+        times faster than reading it member by member; after the first entry
+        that fails that (a trailing comma inside it, or the cut), the rest
+        are read member by member, so that at most one decoding error is
+        paid for.
         """
         text, end = self.text, self.end
         i = start + 1
+        whole = True
         while True:
             i = self._skip(i)
             if i >= end:
@@ -373,10 +380,16 @@ class _Search:
             char = text[i]
             if char == "]":
                 return i + 1
-            if char == "{":
-                value, i = self._object(i)
-            else:
+            if char != "{":
                 value, i = self._decode(i)
+            elif whole:
+                try:
+                    value, i = self._decode(i)
+                except (_CutOff, _Broken):
+                    whole = False
+                    value, i = self._object(i)
+            else:
+                value, i = self._object(i)
             entries.append(value)
             i = self._skip(i)
             if i >= end:

@@ -492,3 +492,20 @@ def test_an_array_that_starts_with_a_non_object_is_still_found() -> None:
     assert split_text('["note",{"task_index":"0","response":[]},]', 1) == ["[]"]
     assert split_text('Here: [1, {"task_index": 0, "response": "a"},]', 1) == ["a"]
     assert split_text('```\n[[1], {"task_index": 0, "response": "a"}]', 1) == ["a"]
+
+
+def test_the_tolerant_path_decodes_entries_whole_until_one_fails() -> None:
+    answers = [(i, f"answer {i}") for i in range(200)]
+    for text in [
+        entries(*answers)[:-1] + ",]",
+        entries(*answers)[:-20],
+        '[{"task_index": 0, "response": "answer 0",}, ' + entries(*answers[1:])[1:],
+    ]:
+        work = Work()
+        outcomes = split_text(text, 200, work)
+        assert texts(outcomes)[:150] == [answer for _, answer in answers[:150]]
+        # The fast path, the whole array, the entry that failed whole, and
+        # (cut) the member that failed in it.
+        assert work.decode_failures <= 4
+        # One decode per entry whole, until one fails; member by member is four.
+        assert work.decode_calls <= len(answers) + 10 or text.startswith('[{"task_index": 0, "r')
