@@ -31,6 +31,7 @@ from typing import Any, Final, cast
 import attrs
 
 __all__ = [
+    "MAX_DEPTH",
     "WORK_FACTOR",
     "WORK_SLACK",
     "Ending",
@@ -39,6 +40,7 @@ __all__ = [
     "NotFound",
     "RepeatedKeys",
     "Work",
+    "nests_deeper_than",
     "read_array",
 ]
 
@@ -67,6 +69,17 @@ limit keeps a reply full of broken candidates from paying a failed try for
 each of them.
 """
 
+MAX_DEPTH: Final = 128
+"""How deep JSON may nest in a reply (arrays and objects within each other) and still be read.
+
+The C decoder recurses once per level and raises ``RecursionError`` at a
+depth that depends on how deep the caller's own stack already is, so without
+a limit of our own the same reply could be read at one call site and not at
+another. Anything that nests deeper than this is treated as if the decoder
+had given up on it, wherever the demux is called from (unless the caller's
+stack is already within this many frames of the recursion limit).
+"""
+
 NO_ARRAY: Final = "the reply holds no JSON array"
 NO_SINGLE_LIST: Final = "the reply's JSON object does not hold exactly one list"
 TOO_DEEP: Final = "the reply's JSON nests too deeply to read"
@@ -82,6 +95,9 @@ _CANDIDATE: Final = re.compile(
 )
 # What a JSON literal (or a number's sign) looks like when the text ends inside it.
 _LITERALS: Final = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
+# What the C scanner sees between a value's start and where it failed: whole
+# strings (whose brackets do not count) and brackets.
+_TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 class RepeatedKeys(dict[str, Any]):
@@ -226,7 +242,11 @@ class _Broken(Exception):
 
 
 class _TooDeep(Exception):
-    """A value nests deeper than the decoder recurses."""
+    """The value at ``where`` nests deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, where: int) -> None:
+        super().__init__(where)
+        self.where = where
 
 
 def read_array(text: str, work: Work | None = None) -> Found | NotFound:
@@ -251,24 +271,37 @@ def read_array(text: str, work: Work | None = None) -> Found | NotFound:
     stripped = text.strip()
     work.decode_calls += 1
     work.chars += len(stripped)
-    too_deep = False
     try:
         value = DECODER.decode(stripped)
     except json.JSONDecodeError as error:
         work.decode_failures += 1
         work.chars += error.pos
     except RecursionError:
-        too_deep = True
+        # The search meets the same nesting, and says so (deterministically).
+        pass
     else:
-        return _from_value(value)
+        if not nests_deeper_than(value, MAX_DEPTH):
+            return _from_value(value)
     found = _Search(text, work).run()
-    if too_deep and (
-        (isinstance(found, NotFound) and found.reason == NO_ARRAY)
-        or (isinstance(found, Found) and not found.entries)
-    ):
-        # Nothing to read but brackets, nested beyond what the decoder follows.
-        return NotFound(TOO_DEEP)
     return found
+
+
+def nests_deeper_than(value: object, limit: int) -> bool:
+    """Tell whether *value* nests lists and dicts more than *limit* levels deep.
+
+    Iterative, so that it cannot itself recurse too deep, and it only visits
+    lists and dicts, so a list of flat entries costs little.
+    """
+    if not isinstance(value, (list, dict)):
+        return False
+    stack: list[tuple[list[Any] | dict[str, Any], int]] = [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = container.values() if isinstance(container, dict) else container
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
+    return False
 
 
 def _from_value(value: object) -> Found | NotFound:
@@ -330,9 +363,9 @@ class _Search:
                 if _has_entry(entries):
                     return Found(entries, Ending.BROKEN, broken.where)
                 continue
-            except _TooDeep:
+            except _TooDeep as deep:
                 if _has_entry(entries):
-                    return Found(entries, Ending.BROKEN, start)
+                    return Found(entries, Ending.BROKEN, deep.where)
                 return NotFound(TOO_DEEP)
             if _has_entry(entries):
                 return Found(entries, Ending.COMPLETE, where)
@@ -381,11 +414,11 @@ class _Search:
             if char == "]":
                 return i + 1
             if char != "{":
-                value, i = self._decode(i)
+                value, i = self._decode(i, 1)
             elif whole:
                 try:
-                    value, i = self._decode(i)
-                except (_CutOff, _Broken):
+                    value, i = self._decode(i, 1)
+                except (_CutOff, _Broken, _TooDeep):
                     whole = False
                     value, i = self._object(i)
             else:
@@ -416,13 +449,13 @@ class _Search:
                 return object_from_pairs(pairs), i + 1
             if char != '"':
                 raise _Broken(i)
-            key, i = self._decode(i)
+            key, i = self._decode(i, 2)
             i = self._skip(i)
             if i >= end:
                 raise _CutOff
             if text[i] != ":":
                 raise _Broken(i)
-            value, i = self._decode(self._skip(i + 1))
+            value, i = self._decode(self._skip(i + 1), 2)
             pairs.append((key, value))
             i = self._skip(i)
             if i >= end:
@@ -435,27 +468,39 @@ class _Search:
             else:
                 raise _Broken(i)
 
-    def _decode(self, i: int) -> tuple[Any, int]:
-        """Decode the one JSON value at *i* with the C scanner, mapping its failures."""
+    def _decode(self, i: int, level: int = 0) -> tuple[Any, int]:
+        """Decode the one JSON value at *i* with the C scanner, mapping its failures.
+
+        Whether the C scanner recurses too deep depends on the caller's
+        stack, so any value that nests deeper than :data:`MAX_DEPTH` (less
+        the *level* it is at in the candidate array: 1 for an entry, 2 for a
+        member of one) is ``_TooDeep`` however the scanner ended: in
+        ``RecursionError``, in success, or in a syntax error (or the text's
+        end) reached below that depth. The result is then the same from any
+        call site.
+        """
         text, end, work = self.text, self.end, self.work
         if i >= end:
             raise _CutOff
         work.decode_calls += 1
         try:
             value, after = _scan_once(text, i)
-        except StopIteration:
-            work.chars += 1
-            if end - i <= len("-Infinity") and _is_literal_prefix(text[i:]):
+        except StopIteration as stop:
+            # Nothing decodable at stop.value (maybe nested below i).
+            failed_at: int = stop.value
+            work.chars += failed_at - i + 1
+            self._check_depth(i, failed_at, level)
+            if failed_at == i and end - i <= len("-Infinity") and _is_literal_prefix(text[i:]):
                 raise _CutOff from None
-            raise _Broken(i) from None
+            raise _Broken(failed_at) from None
         except json.JSONDecodeError as error:
             work.decode_failures += 1
             # Building the error counted the lines before error.pos.
-            work.chars += error.pos
+            work.chars += error.pos + error.pos - i
+            self._check_depth(i, error.pos, level)
             if error.msg.startswith("Unterminated string"):
-                work.chars += end - i
+                work.chars += end - error.pos
                 raise _CutOff from None
-            work.chars += error.pos - i
             if self._skip(error.pos) >= end or (
                 error.msg.startswith("Invalid \\uXXXX escape") and end - error.pos <= 6
             ):
@@ -464,9 +509,27 @@ class _Search:
         except RecursionError:
             # The scanner read an unknown part of the rest before giving up.
             work.chars += end - i
-            raise _TooDeep from None
+            raise _TooDeep(i) from None
         work.chars += after - i
+        if nests_deeper_than(value, MAX_DEPTH - level):
+            raise _TooDeep(i)
         return value, after
+
+    def _check_depth(self, start: int, stop: int, level: int) -> None:
+        """Raise ``_TooDeep`` if the scanner went below :data:`MAX_DEPTH` in *start*:*stop*."""
+        text = self.text
+        if text.count("[", start, stop) + text.count("{", start, stop) <= MAX_DEPTH - level:
+            return
+        self.work.chars += stop - start
+        depth = 0
+        for token in _TOKEN.finditer(text, start, stop):
+            char = text[token.start()]
+            if char in "[{":
+                depth += 1
+                if depth > MAX_DEPTH - level:
+                    raise _TooDeep(start)
+            elif char in "]}":
+                depth -= 1
 
 
 def _is_literal_prefix(rest: str) -> bool:

@@ -16,7 +16,15 @@ from mcp.types import (
 
 from coalesce import TaskError, demux_reply
 from coalesce._demux import reply_text, split_text
-from coalesce._jsonscan import WORK_FACTOR, WORK_SLACK, Ending, Found, Work, read_array
+from coalesce._jsonscan import (
+    MAX_DEPTH,
+    WORK_FACTOR,
+    WORK_SLACK,
+    Ending,
+    Found,
+    Work,
+    read_array,
+)
 
 
 def reply(
@@ -520,3 +528,38 @@ def test_brackets_that_cannot_open_an_array_of_entries_cost_no_decoding() -> Non
             "the reply was cut off before this task",
         }
         assert work.decode_calls <= 10, work
+
+
+def test_json_nested_up_to_max_depth_is_read_and_deeper_is_not() -> None:
+    def nested(depth: int) -> str:
+        # The response is depth - 2 levels deep: the array and the entry add two.
+        inner = "[" * (depth - 2) + "1" + "]" * (depth - 2)
+        return '[{"task_index": 0, "response": ' + inner + '}, {"task_index": 1, "response": "b"}]'
+
+    assert texts(split_text(nested(MAX_DEPTH), 2)) == ["[" * 126 + "1" + "]" * 126, "b"]
+    for text in [nested(MAX_DEPTH + 1), "```\n" + nested(MAX_DEPTH + 1)]:
+        assert reasons(split_text(text, 2)) == ["the reply's JSON nests too deeply to read"] * 2
+
+
+DEEP_TEXTS = [
+    "[" * 900,
+    "[" * 900 + "x",
+    "[" * 900 + "]" * 900 + ' [{"task_index": 0, "response": "a"}]' + " pad" * 1000,
+    '[{"task_index": 0, "response": "a"}, ' + "[" * 900 + '"abc',
+    '[{"task_index": 0, "response": ' + "[" * 900 + "1" + "]" * 900 + "}]",
+    '["' + "]" * 900 + '", ' + "[" * 120 + "x",
+]
+
+
+@pytest.mark.parametrize("index", range(len(DEEP_TEXTS)))
+def test_deep_nesting_gives_the_same_outcome_from_any_stack_depth(index: int) -> None:
+    # Found by atheris: the C decoder's RecursionError depends on the caller's
+    # stack, so split_text and demux_reply (one frame deeper) disagreed on
+    # hostile-atheris-deep-unbalanced.bin in the corpus.
+    text = DEEP_TEXTS[index]
+
+    def at_depth(frames: int) -> list[str | TaskError]:
+        return at_depth(frames - 1) if frames else split_text(text, 2)
+
+    outcomes = {repr(at_depth(frames)) for frames in (0, 200, 500, sys.getrecursionlimit() // 2)}
+    assert len(outcomes) == 1, outcomes
