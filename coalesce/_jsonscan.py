@@ -255,8 +255,8 @@ def read_array(text: str, work: Work | None = None) -> Found | NotFound:
     First the whole (stripped) text is decoded as JSON, which is all a
     well-behaved reply needs: a bare array, or an object with a single list
     member, is the answer. Only if that fails, the text is searched for an
-    array of objects, which may be fenced, surrounded by prose, truncated,
-    or have trailing commas. The first array that holds an object with
+    array, which may be fenced, surrounded by prose, truncated, or have
+    trailing commas. The first array that holds an object with
     a ``task_index`` member (or that the text ends inside) is the answer.
 
     Args:
@@ -282,8 +282,7 @@ def read_array(text: str, work: Work | None = None) -> Found | NotFound:
     else:
         if not nests_deeper_than(value, MAX_DEPTH):
             return _from_value(value)
-    found = _Search(text, work).run()
-    return found
+    return _Search(text, work).run()
 
 
 def nests_deeper_than(value: object, limit: int) -> bool:
