@@ -33,6 +33,7 @@ import attrs
 __all__ = [
     "MAX_DEPTH",
     "WORK_FACTOR",
+    "WORK_LIMIT_FACTOR",
     "WORK_SLACK",
     "Ending",
     "Found",
@@ -59,6 +60,15 @@ its size at most.
 
 WORK_SLACK: Final = 4096
 """Characters the search may examine beyond :data:`WORK_FACTOR` times the reply's size."""
+
+WORK_LIMIT_FACTOR: Final = WORK_FACTOR + 8
+"""What a whole read examines at most, in times the reply's size (plus :data:`WORK_SLACK`).
+
+The budget is checked before each decode, so a read may go past it by what
+one decode and the steps around it examine (a decoding error counts the
+lines before it, and the rest of a string it could not close), plus the
+fast path's own decode of the whole text.
+"""
 
 PRETRY_LIMIT: Final = 2
 """How many candidates are first tried whole by the C decoder, before piece by piece.
@@ -241,6 +251,10 @@ class _Broken(Exception):
         self.where = where
 
 
+class _GiveUp(Exception):
+    """The search has used up its work budget."""
+
+
 class _TooDeep(Exception):
     """The value at ``where`` nests deeper than :data:`MAX_DEPTH`."""
 
@@ -328,16 +342,22 @@ class _Search:
         self.text = text
         self.end = len(text)
         self.work = work
+        self.budget = work.chars + WORK_FACTOR * self.end + WORK_SLACK
 
     def run(self) -> Found | NotFound:
         """Try each candidate in turn, within the work budget."""
+        try:
+            return self._run()
+        except _GiveUp:
+            return NotFound(GAVE_UP)
+
+    def _run(self) -> Found | NotFound:
         text, work = self.text, self.work
-        budget = work.chars + WORK_FACTOR * self.end + WORK_SLACK
         pos = 0
         tried = 0
         while True:
-            if work.chars > budget:
-                return NotFound(GAVE_UP)
+            if work.chars > self.budget:
+                raise _GiveUp
             match = _CANDIDATE.search(text, pos)
             if match is None:
                 work.chars += self.end - pos
@@ -481,6 +501,8 @@ class _Search:
         text, end, work = self.text, self.end, self.work
         if i >= end:
             raise _CutOff
+        if work.chars > self.budget:
+            raise _GiveUp
         work.decode_calls += 1
         try:
             value, after = _scan_once(text, i)

@@ -18,7 +18,7 @@ from coalesce import TaskError, demux_reply
 from coalesce._demux import reply_text, split_text
 from coalesce._jsonscan import (
     MAX_DEPTH,
-    WORK_FACTOR,
+    WORK_LIMIT_FACTOR,
     WORK_SLACK,
     Ending,
     Found,
@@ -405,7 +405,7 @@ def test_hostile_input_gives_errors_not_a_crash(name: str) -> None:
     assert len(outcomes) == 3
     for index, outcome in enumerate(outcomes):
         assert isinstance(outcome, str) or outcome.task_index == index
-    assert work.chars <= WORK_FACTOR * len(text) + WORK_SLACK + 2 * len(text)
+    assert work.chars <= WORK_LIMIT_FACTOR * len(text) + WORK_SLACK
     results = demux_reply(reply(text), 3)
     assert [isinstance(r, TaskError) for r in results] == [not isinstance(o, str) for o in outcomes]
 
@@ -462,7 +462,7 @@ def test_work_grows_linearly(name: str) -> None:
     # Quadratic work would grow eightfold per character here.
     assert chars_big <= chars_small * 1.5 + 0.5, per_char
     assert calls_big <= calls_small * 1.5 + 0.01, per_char
-    assert chars_big <= WORK_FACTOR + 2, per_char
+    assert chars_big <= WORK_LIMIT_FACTOR, per_char
 
 
 def test_a_well_formed_reply_costs_a_few_times_its_size() -> None:

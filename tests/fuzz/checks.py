@@ -15,7 +15,7 @@ from mcp.types import CreateMessageResult, TextContent
 
 from coalesce import TaskError, demux_reply
 from coalesce._demux import split_text
-from coalesce._jsonscan import WORK_FACTOR, WORK_SLACK, Work
+from coalesce._jsonscan import WORK_LIMIT_FACTOR, WORK_SLACK, Work
 
 __all__ = ["ORACLE_LIMIT", "check_reply_text", "decode_input", "gave"]
 
@@ -71,8 +71,8 @@ def check_reply_text(text: str, n_tasks: int) -> list[str | TaskError]:
     work = Work()
     outcomes = split_text(text, n_tasks, work)
     assert len(outcomes) == max(n_tasks, 0)
-    # Linear: the search's budget, plus the fast path and one last step.
-    assert work.chars <= (WORK_FACTOR + 4) * len(text) + WORK_SLACK, (work, len(text))
+    # Linear: within the search's hard bound.
+    assert work.chars <= WORK_LIMIT_FACTOR * len(text) + WORK_SLACK, (work, len(text))
     for index, outcome in enumerate(outcomes):
         if isinstance(outcome, TaskError):
             assert outcome.task_index == index, (index, outcome)
