@@ -107,7 +107,7 @@ _CANDIDATE: Final = re.compile(
 _LITERALS: Final = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
 # What the C scanner sees between a value's start and where it failed: whole
 # strings (whose brackets do not count) and brackets.
-_TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_TOKEN: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 
 
 class RepeatedKeys(dict[str, Any]):
@@ -392,7 +392,7 @@ class _Search:
     def _whole(self, start: int) -> tuple[list[Any], int] | None:
         """Decode the candidate at *start* whole, at C speed; None if it is not valid JSON."""
         try:
-            value, end = self._decode(start)
+            value, end = self._decode(start, attempt=True)
         except (_CutOff, _Broken, _TooDeep):
             return None
         if not isinstance(value, list):
@@ -436,7 +436,7 @@ class _Search:
                 value, i = self._decode(i, 1)
             elif whole:
                 try:
-                    value, i = self._decode(i, 1)
+                    value, i = self._decode(i, 1, attempt=True)
                 except (_CutOff, _Broken, _TooDeep):
                     whole = False
                     value, i = self._object(i)
@@ -487,7 +487,7 @@ class _Search:
             else:
                 raise _Broken(i)
 
-    def _decode(self, i: int, level: int = 0) -> tuple[Any, int]:
+    def _decode(self, i: int, level: int = 0, *, attempt: bool = False) -> tuple[Any, int]:
         """Decode the one JSON value at *i* with the C scanner, mapping its failures.
 
         Whether the C scanner recurses too deep depends on the caller's
@@ -496,7 +496,9 @@ class _Search:
         member of one) is ``_TooDeep`` however the scanner ended: in
         ``RecursionError``, in success, or in a syntax error (or the text's
         end) reached below that depth. The result is then the same from any
-        call site.
+        call site. An *attempt* (a whole array or entry, read again piece by
+        piece if it fails) skips that check on failure: any failure leads to
+        the same place.
         """
         text, end, work = self.text, self.end, self.work
         if i >= end:
@@ -510,7 +512,8 @@ class _Search:
             # Nothing decodable at stop.value (maybe nested below i).
             failed_at: int = stop.value
             work.chars += failed_at - i + 1
-            self._check_depth(i, failed_at, level)
+            if not attempt:
+                self._check_depth(i, failed_at, level)
             if failed_at == i and end - i <= len("-Infinity") and _is_literal_prefix(text[i:]):
                 raise _CutOff from None
             raise _Broken(failed_at) from None
@@ -518,7 +521,8 @@ class _Search:
             work.decode_failures += 1
             # Building the error counted the lines before error.pos.
             work.chars += error.pos + error.pos - i
-            self._check_depth(i, error.pos, level)
+            if not attempt:
+                self._check_depth(i, error.pos, level)
             if error.msg.startswith("Unterminated string"):
                 work.chars += end - error.pos
                 raise _CutOff from None
