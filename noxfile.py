@@ -6,6 +6,8 @@ Each session installs what it needs from the project's dependency groups
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.needs_version = ">=2025.2.9"
@@ -63,3 +65,46 @@ def bench(session: nox.Session) -> None:
     """
     install(session, "bench")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the demux: hypothesis' ``fuzz`` profile always, then atheris where it installs.
+
+    About a minute by default. ``nox -s fuzz -- 600`` (or ``FUZZ_SECONDS=600``)
+    gives it about ten minutes: half for atheris, and a proportional number
+    of hypothesis examples. Atheris' corpus and any crash it finds are kept
+    under ``.nox/fuzz/tmp``; see ``docs/howto/fuzzing.rst``.
+    """
+    install(session, "fuzz")
+    seconds = int(session.posargs[0] if session.posargs else os.environ.get("FUZZ_SECONDS", "60"))
+    session.run(
+        "pytest",
+        "tests/fuzz",
+        env={"HYPOTHESIS_PROFILE": "fuzz", "COALESCE_FUZZ_EXAMPLES": str(max(100, seconds * 5))},
+    )
+    found = session.run(
+        "python",
+        "-c",
+        "import importlib.util; print(importlib.util.find_spec('atheris') is not None)",
+        silent=True,
+    )
+    if not isinstance(found, str) or found.strip() != "True":
+        session.log("atheris is not installed for this Python or platform; skipping it")
+        return
+    tmp = session.create_tmp()
+    corpus = os.path.join(tmp, "atheris-corpus")
+    artifacts = os.path.join(tmp, "atheris-artifacts")
+    os.makedirs(corpus, exist_ok=True)
+    os.makedirs(artifacts, exist_ok=True)
+    session.run(
+        "python",
+        "-m",
+        "tests.fuzz.atheris_demux",
+        corpus,
+        "tests/fuzz/corpus",
+        f"-max_total_time={max(10, seconds // 2)}",
+        "-max_len=4096",
+        "-timeout=10",
+        f"-artifact_prefix={artifacts}{os.sep}",
+    )

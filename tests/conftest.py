@@ -14,7 +14,8 @@ settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, print_blob=True)
 settings.register_profile(
     "fuzz",
-    max_examples=20_000,
+    # ``nox -s fuzz`` sets the count from its time budget.
+    max_examples=int(os.environ.get("COALESCE_FUZZ_EXAMPLES", "20000")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

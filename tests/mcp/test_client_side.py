@@ -215,7 +215,7 @@ async def test_a_task_the_reply_missed_gets_a_clear_error(
     # Which document was task 1 depends on the order the requests arrived in.
     error = (
         f"MCPError {INTERNAL_ERROR}: the host's model gave no usable answer "
-        "to this request (no entry answers it)"
+        "to this request (no entry answers task 1)"
     )
     answers = answers_of(result)
     assert answers.count(error) == 1

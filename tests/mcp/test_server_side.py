@@ -266,7 +266,7 @@ async def test_sample_batch_gives_a_task_without_an_answer_its_task_error(
         result = await client.call_tool("summarise_all", {"documents": documents(3)})
     assert answers_of(result) == [
         "answer to: summarise doc-0",
-        "TaskError: no entry answers it",
+        "TaskError: no entry answers task 1",
         "answer to: summarise doc-2",
     ]
     assert host.model.calls == 1
