@@ -29,7 +29,10 @@ def test_example_runs(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert capsys.readouterr().out == expected
 
 
-EXPECTED_OUTPUT = {"quickstart": "20 tasks answered with 2 model calls\n"}
+EXPECTED_OUTPUT = {
+    "quickstart": "20 tasks answered with 2 model calls\n",
+    "tutorial": "20 summaries from 2 sampling requests\nIn short: document 7.\n",
+}
 
 
 def test_there_are_examples() -> None:
