@@ -238,18 +238,23 @@ class Coordinator:
             else:
                 group = found
         request = _Request(params, group, trio.current_time(), trio.lowlevel.current_task())
-        group.queue.append(request)
         group.live += 1
         group.tokens += request.tokens
         self._queued += 1
-        if not group.gathering:
-            group.gathering = True
-            self._nursery.start_soon(self._gather, group)
-        else:
+        if group.gathering:
+            group.queue.append(request)
             cap = self._options.max_batch_tokens
             full = group.live >= self._options.max_batch or (cap is not None and group.tokens > cap)
             if full and group.lot:  # the gatherer is parked
                 group.lot.unpark_all()
+        elif self._slots is None and (group.alone or self._options.max_batch == 1):
+            # Its batch is full on arrival and no call slot is to be waited for:
+            # nothing to gather, so one task does what a gatherer would, and calls.
+            self._nursery.start_soon(self._send_at_once, group, request)
+        else:
+            group.queue.append(request)
+            group.gathering = True
+            self._nursery.start_soon(self._gather, group)
         return request
 
     def _dequeue(self, request: _Request) -> None:
@@ -350,6 +355,26 @@ class Coordinator:
             tokens += request.tokens
         return batch
 
+    async def _send_at_once(self, group: _Group, request: _Request) -> None:
+        """Send *request*, whose batch was full on arrival, as its gatherer would have.
+
+        The request stays queued until this task runs, exactly as if a gatherer
+        were to cut it; then this task makes the call itself, rather than
+        starting a call task as a gatherer does.
+        """
+        if request.state is not _State.QUEUED:  # its caller was cancelled meanwhile
+            self._maybe_drop(group)
+            return
+        self._dequeue(request)
+        if self._aborted:
+            self._deliver(request, _closed("while it was queued"))
+            self._maybe_drop(group)
+            return
+        request.state = _State.SENT
+        reason = FlushReason.ALONE if group.alone else FlushReason.FULL
+        call = self._new_call(group, [request], reason)
+        await self._run_call(group, call, slot_held=False)
+
     def _maybe_drop(self, group: _Group) -> None:
         idle = not group.gathering and group.in_flight == 0 and not group.live
         if idle and self._groups.get(group.key) is group:
@@ -365,6 +390,10 @@ class Coordinator:
         *,
         slot_held: bool,
     ) -> None:
+        call = self._new_call(group, batch, reason)
+        self._nursery.start_soon(self._run_call, group, call, slot_held)
+
+    def _new_call(self, group: _Group, batch: list[_Request], reason: FlushReason | None) -> _Call:
         call = _Call(batch)
         for request in batch:
             request.call = call
@@ -377,7 +406,7 @@ class Coordinator:
                 sum(request.tokens for request in batch),
                 reason.value,
             )
-        self._nursery.start_soon(self._run_call, group, call, slot_held)
+        return call
 
     async def _run_call(self, group: _Group, call: _Call, slot_held: bool) -> None:
         try:
