@@ -589,7 +589,9 @@ async def open_coordinator(
     the ``async with`` block: no task outlives it.
 
     Leaving the block normally sends everything still pending at once and
-    waits for every call in flight, so every caller gets its answer. Leaving
+    waits for every call in flight, so every queued caller gets its answer
+    (callers still waiting for room under *max_pending* were never queued,
+    and get :class:`CoordinatorClosed`). Leaving
     it by an exception or a cancellation ends every pending and in-flight
     caller with :class:`CoordinatorClosed`. Either way, later calls to
     ``create_message`` raise :class:`CoordinatorClosed`.
@@ -652,4 +654,14 @@ async def open_coordinator(
             else:
                 coordinator._close()
     except BaseExceptionGroup as group:
-        raise _unwrap(group) from None
+        lone = _unwrap(group)
+        if lone is group:
+            raise
+        # Re-raise the lone exception as the block raised it: keep its own
+        # cause and context rather than chaining it to the nursery's group.
+        cause, context, suppress = lone.__cause__, lone.__context__, lone.__suppress_context__
+        try:
+            raise lone
+        finally:
+            lone.__cause__, lone.__context__ = cause, context
+            lone.__suppress_context__ = suppress

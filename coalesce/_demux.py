@@ -105,7 +105,8 @@ def split_text(text: str, n_tasks: int, work: Work | None = None) -> list[str | 
             continue
         if isinstance(entry, RepeatedKeys):
             # Entries that ran together: every task they name is in doubt.
-            reason = f"entry repeats key {entry.repeated!r}"
+            # The key is the model's text: quote a short excerpt of it only.
+            reason = f"entry repeats key {excerpt(entry.repeated, 40)!r}"
             for key, value in entry.pairs:
                 index = _task_index(value, n_tasks) if key == "task_index" else None
                 if index is not None:

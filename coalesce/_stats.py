@@ -51,7 +51,8 @@ class CoordinatorStats:
     @property
     def calls_saved(self) -> int:
         """Model calls saved, against sending every request on its own."""
-        return max(0, self.coalesced_requests - self.coalesced_calls)
+        # A request retried alone cost a call of its own after its batch.
+        return max(0, self.coalesced_requests - self.coalesced_calls - self.retried_alone)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the counters as plain JSON data, e.g. to export as metrics."""

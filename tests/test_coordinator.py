@@ -25,6 +25,7 @@ from coalesce.testing import (
     CannedClient,
     ScriptedClient,
     is_coalesced,
+    result_text,
     tasks_of,
     text_request,
     text_result,
@@ -579,3 +580,45 @@ async def test_exit_by_exception_sends_nothing_that_was_pending(
                 raise ZeroDivisionError
     assert len(closed) == 3
     assert model.calls == 0, "an aborted coordinator sends no shutdown batch"
+
+
+async def test_a_body_exception_keeps_its_own_cause_and_context() -> None:
+    cause = KeyError("the cause")
+    with pytest.raises(RuntimeError, match=r"^wrapped$") as info:
+        async with open_coordinator(ScriptedClient()):
+            try:
+                raise cause
+            except KeyError as error:
+                raise RuntimeError("wrapped") from error
+    assert info.value.__cause__ is cause
+    assert info.value.__context__ is cause
+
+
+async def test_normal_exit_closes_callers_still_waiting_for_room(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    model = ScriptedClient(latency=1.0)
+    outcomes: list[object] = []
+
+    async def ask(coord_: Coordinator, text: str) -> None:
+        try:
+            outcomes.append(result_text(await coord_.create_message(text_request(text))))
+        except CoordinatorClosed as error:
+            outcomes.append(error)
+
+    async with trio.open_nursery() as outside:
+        async with open_coordinator(model, window=60.0, max_pending=1) as coord:
+            for text in texts(3):
+                outside.start_soon(ask, coord, text)
+                await trio.testing.wait_all_tasks_blocked()
+    assert outcomes[2:] == ["answer to: t0"]
+    assert all(isinstance(outcome, CoordinatorClosed) for outcome in outcomes[:2])
+
+
+async def test_calls_saved_counts_the_retries_calls(autojump_clock: trio.testing.MockClock) -> None:
+    model = ScriptedClient(mangle=lambda entries: entries[:1])
+    async with open_coordinator(model, window=1.0) as coord:
+        await submit_all(coord, [text_request(t) for t in texts(4)])
+        stats = coord.stats
+    assert (stats.model_calls, stats.retried_alone) == (4, 3)
+    assert stats.calls_saved == 0

@@ -25,6 +25,7 @@ from coalesce._jsonscan import (
     Work,
     read_array,
 )
+from coalesce.testing import text_result
 
 
 def reply(
@@ -567,3 +568,12 @@ def test_deep_nesting_gives_the_same_outcome_from_any_stack_depth(index: int) ->
 
     outcomes = {repr(at_depth(frames)) for frames in (0, 200, 500, sys.getrecursionlimit() // 2)}
     assert len(outcomes) == 1, outcomes
+
+
+def test_a_repeated_key_is_quoted_short_in_the_reason() -> None:
+    key = "k" * 5000
+    reply = text_result(f'[{{"task_index": 0, "{key}": 1, "{key}": 2, "response": "x"}}]')
+    [outcome] = demux_reply(reply, 1)
+    assert isinstance(outcome, TaskError)
+    assert len(outcome.reason) < 100
+    assert outcome.reason.startswith("entry repeats key 'kkk")
