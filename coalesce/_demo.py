@@ -26,7 +26,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CreateMessageRequestParams, CreateMessageResult
 
 from ._coordinator import open_coordinator
-from ._errors import CoalesceError
 from ._mcp_server import session_client
 from .testing import ScriptedClient, result_text, text_request
 
@@ -101,7 +100,9 @@ def build_server(progress: Callable[[], Progress], window: float) -> MCPServer:
             async def summarise(index: int) -> None:
                 try:
                     result = await coord.create_message(text_request(documents[index]))
-                except CoalesceError as error:
+                # This task's own error: a CoalesceError, or the client's own
+                # exception when the request happened to go alone.
+                except Exception as error:
                     summaries[index] = f"(no summary: {error})"
                 else:
                     summaries[index] = result_text(result)

@@ -37,7 +37,6 @@ from mcp.types import (
 
 from coalesce import (
     BatchAnswers,
-    CoalesceError,
     TaskError,
     open_coordinator,
     sample_batch,
@@ -70,7 +69,9 @@ async def summarise_all(documents: list[str], ctx: Context, max_batch: int = 10)
         async def summarise(index: int) -> None:
             try:
                 result = await coord.create_message(summary_request(documents[index]))
-            except CoalesceError as error:  # this task's own error; the others go on
+            # This task's own error (the others go on): a CoalesceError, or the
+            # client's own exception (e.g. MCPError) when the request went alone.
+            except Exception as error:
                 summaries[index] = f"(no summary: {error})"
             else:
                 summaries[index] = result_text(result)
