@@ -31,7 +31,7 @@ from mcp.types import (
 from ._client import SamplingClient
 from ._demux import demux_reply
 from ._errors import TaskError
-from ._prompt import build_batch_request, check_batchable
+from ._prompt import SHARED_FIELDS, build_batch_request, check_batchable
 
 __all__ = ["BatchAnswers", "sample_batch", "session_client"]
 
@@ -130,11 +130,7 @@ def _as_sample(params: CreateMessageRequestParams) -> Sample:
         params.messages,
         max_tokens=params.max_tokens,
         system_prompt=params.system_prompt,
-        include_context=params.include_context,
-        temperature=params.temperature,
-        stop_sequences=params.stop_sequences,
-        metadata=params.metadata,
-        model_preferences=params.model_preferences,
+        **{field: getattr(params, field) for field in SHARED_FIELDS},
     )
 
 

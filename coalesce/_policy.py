@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 from mcp.types import CreateMessageRequestParams
 
-from ._prompt import is_batchable
+from ._prompt import SHARED_FIELDS, is_batchable
 
 __all__ = [
     "CoordinatorOptions",
@@ -107,15 +107,10 @@ def compatibility_key(params: CreateMessageRequestParams, group: Hashable) -> Ha
     """
     if not is_batchable(params):
         return None
-    stops = params.stop_sequences
     return (
         type(group).__qualname__,
         group,
-        _frozen(params.model_preferences),
-        params.temperature,
-        None if stops is None else tuple(stops),
-        params.include_context,
-        _frozen(params.metadata),
+        *(_frozen(getattr(params, field)) for field in SHARED_FIELDS),
     )
 
 

@@ -20,6 +20,7 @@ from ._wire import WireBatch, WireMessage, WireTask
 
 __all__ = [
     "BATCH_SYSTEM_PROMPT",
+    "SHARED_FIELDS",
     "batch_payload",
     "build_batch_request",
     "check_batchable",
@@ -152,14 +153,20 @@ def _system_prompt(requests: Sequence[CreateMessageRequestParams]) -> str:
     return "\n\n".join(parts)
 
 
-_SHARED_FIELDS = (
+SHARED_FIELDS = (
     "model_preferences",
     "temperature",
     "stop_sequences",
     "include_context",
     "metadata",
 )
-"""Settings a coalesced call can only have one of, so its tasks must agree on them."""
+"""Settings a coalesced call can only have one of, so its tasks must agree on them.
+
+The one list of them: the compatibility key, the checks of
+:func:`build_batch_request` and the coalesced request itself all read it.
+A request's own ``_meta`` (progress tokens and the like) is per call and is
+not carried into a coalesced request.
+"""
 
 
 def build_batch_request(
@@ -205,7 +212,7 @@ def build_batch_request(
     check_batchable(requests)
     first = requests[0]
     for index, request in enumerate(requests):
-        for field in _SHARED_FIELDS:
+        for field in SHARED_FIELDS:
             if getattr(request, field) != getattr(first, field):
                 raise ValueError(
                     f"request {index} differs from request 0 in {field!r}; "
@@ -230,9 +237,5 @@ def compose_batch(requests: Sequence[CreateMessageRequestParams]) -> CreateMessa
         ],
         system_prompt=_system_prompt(requests),
         max_tokens=sum(request.max_tokens for request in requests),
-        model_preferences=first.model_preferences,
-        temperature=first.temperature,
-        stop_sequences=first.stop_sequences,
-        include_context=first.include_context,
-        metadata=first.metadata,
+        **{field: getattr(first, field) for field in SHARED_FIELDS},
     )
