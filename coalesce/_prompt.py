@@ -26,6 +26,7 @@ __all__ = [
     "check_batchable",
     "compose_batch",
     "is_batchable",
+    "is_coalesced",
     "task_text",
 ]
 
@@ -51,6 +52,11 @@ SHARED_SYSTEM_PREFIX = "System prompt for every task: "
 _BATCH_PROMPT_START = BATCH_SYSTEM_PROMPT.split("{n}", 1)[0]
 
 
+def is_coalesced(params: CreateMessageRequestParams) -> bool:
+    """Tell whether *params* was built by :func:`~coalesce.build_batch_request` (or the seed's)."""
+    return bool(params.system_prompt and params.system_prompt.startswith(_BATCH_PROMPT_START))
+
+
 def is_batchable(params: CreateMessageRequestParams) -> bool:
     """Tell whether a request can share a coalesced call.
 
@@ -64,7 +70,7 @@ def is_batchable(params: CreateMessageRequestParams) -> bool:
     """
     if params.tools or params.tool_choice is not None or params.task is not None:
         return False
-    if params.system_prompt and params.system_prompt.startswith(_BATCH_PROMPT_START):
+    if is_coalesced(params):
         return False
     for message in params.messages:
         content = message.content

@@ -34,7 +34,7 @@ from mcp.types import (
 )
 
 from ._demux import reply_text
-from ._prompt import BATCH_SYSTEM_PROMPT, task_text
+from ._prompt import is_coalesced, task_text
 
 __all__ = [
     "CannedClient",
@@ -47,8 +47,6 @@ __all__ = [
     "text_request",
     "text_result",
 ]
-
-_BATCH_PROMPT_START = BATCH_SYSTEM_PROMPT.split("{n}", 1)[0]
 
 TaskReply = dict[str, Any]
 """One entry of a coalesced reply, ``{"task_index": i, "response": text}``."""
@@ -87,11 +85,6 @@ def text_result(text: str, *, model: str = "scripted-model", **fields: Any) -> C
 def result_text(result: CreateMessageResult) -> str:
     """Return the text of *result* (every text block, joined by newlines)."""
     return reply_text(result)
-
-
-def is_coalesced(params: CreateMessageRequestParams) -> bool:
-    """Tell whether *params* was built by :func:`coalesce.build_batch_request`."""
-    return bool(params.system_prompt and params.system_prompt.startswith(_BATCH_PROMPT_START))
 
 
 def tasks_of(params: CreateMessageRequestParams) -> list[str]:
