@@ -386,19 +386,19 @@ class Coordinator:
         self,
         group: _Group,
         batch: list[_Request],
-        reason: FlushReason | None,
+        reason: FlushReason,
         *,
         slot_held: bool,
     ) -> None:
         call = self._new_call(group, batch, reason)
         self._nursery.start_soon(self._run_call, group, call, slot_held)
 
-    def _new_call(self, group: _Group, batch: list[_Request], reason: FlushReason | None) -> _Call:
+    def _new_call(self, group: _Group, batch: list[_Request], reason: FlushReason) -> _Call:
         call = _Call(batch)
         for request in batch:
             request.call = call
         group.in_flight += 1
-        if reason is not None and logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "flush group=%r size=%d tokens=%d reason=%s",
                 group.label,
@@ -485,7 +485,7 @@ class Coordinator:
             elif retry and request.state is _State.SENT:
                 counts["retried_alone"] += 1
                 call.live -= 1
-                self._start_call(group, [request], None, slot_held=False)
+                self._start_call(group, [request], FlushReason.RETRY, slot_held=False)
             else:
                 self._deliver(request, outcome.Error(answer))
 

@@ -41,6 +41,8 @@ class FlushReason(enum.Enum):
     """``flush_when_idle`` is on and the group had no call in flight."""
     ALONE = "alone"
     """The request cannot be batched (non-text content or tools)."""
+    RETRY = "retry alone"
+    """A task the coalesced reply did not answer usably, sent again on its own."""
     SHUTDOWN = "shutdown"
     """The coordinator's block ended, so everything pending goes at once."""
 

@@ -189,6 +189,18 @@ async def test_retry_alone_sends_a_failed_task_again_on_its_own(
     assert stats.answered == 3
 
 
+async def test_a_retry_is_logged_with_its_reason(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="coalesce")
+    async with open_coordinator(ScriptedClient(mangle=drop_task(1)), window=1.0) as coord:
+        await submit_all(coord, [text_request(t) for t in texts(2)], groups=["g"] * 2)
+    assert [record.getMessage() for record in caplog.records] == [
+        "flush group='g' size=2 tokens=200 reason=window",
+        "flush group='g' size=1 tokens=100 reason=retry alone",
+    ]
+
+
 async def test_without_retry_alone_the_caller_gets_the_task_error(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
