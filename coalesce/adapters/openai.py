@@ -130,7 +130,13 @@ def messages_request(params: CreateMessageRequestParams) -> list[ChatCompletionM
 
 
 def result_of(completion: ChatCompletion) -> CreateMessageResult:
-    """Return the MCP result for the Chat Completions API's reply *completion*."""
+    """Return the MCP result for the Chat Completions API's reply *completion*.
+
+    Raises:
+        ValueError: If the reply holds no choice (the API asked for one).
+    """
+    if not completion.choices:
+        raise ValueError(f"the Chat Completions reply {completion.id!r} holds no choices")
     choice = completion.choices[0]
     usage = completion.usage
     return make_result(

@@ -360,3 +360,17 @@ async def test_truncation_over_loopback_http_says_max_tokens() -> None:
         reply = await OpenAIClient(client).create_message(batch)
     assert reply.stop_reason == "maxTokens"
     assert read_usage(reply)[1] == 10
+
+
+def test_a_reply_without_choices_is_a_clear_error() -> None:
+    from openai.types.chat import ChatCompletion
+
+    from coalesce.adapters.openai import result_of
+
+    completion = ChatCompletion(
+        id="chatcmpl-1", choices=[], created=0, model="gpt-test", object="chat.completion"
+    )
+    with pytest.raises(
+        ValueError, match=r"^the Chat Completions reply 'chatcmpl-1' holds no choices$"
+    ):
+        result_of(completion)
