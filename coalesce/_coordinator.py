@@ -38,6 +38,7 @@ from ._demux import demux_reply
 from ._errors import BatchCallError, CoordinatorClosed, TaskError
 from ._policy import CoordinatorOptions, FlushReason, compatibility_key, fits, flush_reason
 from ._prompt import compose_batch
+from ._requests import check_request
 from ._stats import CoordinatorStats
 from ._usage import read_usage
 
@@ -209,7 +210,7 @@ class Coordinator:
             Exception: Whatever the client raised, unchanged, when this
                 request was sent alone.
         """
-        _check_request(params, group)
+        check_request(params, group)
         if self._closing:
             raise CoordinatorClosed("the coordinator is closed; open a new one to send requests")
         limit = self._options.max_pending
@@ -515,22 +516,6 @@ class Coordinator:
         self._aborted = True
         self._room.unpark_all()
         self._nursery.cancel_scope.cancel()
-
-
-def _check_request(params: object, group: object) -> None:
-    if not isinstance(params, CreateMessageRequestParams):
-        raise TypeError(
-            f"create_message takes a mcp.types.CreateMessageRequestParams, "
-            f"got {type(params).__name__}"
-        )
-    if params.max_tokens < 1:
-        raise ValueError(f"max_tokens must be at least 1, got {params.max_tokens}")
-    if not params.messages:
-        raise ValueError("a sampling request needs at least one message, got none")
-    try:
-        hash(group)
-    except TypeError:
-        raise TypeError(f"group must be hashable, got {type(group).__name__}") from None
 
 
 def _closed(when: str) -> outcome.Error:

@@ -22,8 +22,9 @@ from mcp.types import (
     ErrorData,
 )
 
-from ._coordinator import Coordinator, _check_request
+from ._coordinator import Coordinator
 from ._errors import BatchCallError, CoordinatorClosed, TaskError
+from ._requests import check_request
 
 __all__ = ["GroupFn", "sampling_callback"]
 
@@ -56,7 +57,7 @@ class _CoalescingSampler:
         params: CreateMessageRequestParams,
     ) -> CreateMessageResult | ErrorData:
         try:
-            _check_request(params, None)
+            check_request(params, None)
         except (TypeError, ValueError) as exc:
             return ErrorData(code=INVALID_PARAMS, message=f"invalid sampling request: {exc}")
         try:
