@@ -528,22 +528,22 @@ def _wrong_type(reply: object) -> TypeError:
     )
 
 
-def _batch_failed(exc: Exception, size: int) -> BatchCallError:
-    error = BatchCallError(
-        f"the coalesced call of {size} requests failed: {type(exc).__name__}: {exc}", size
-    )
+def _call_error(what: str, exc: Exception, size: int) -> BatchCallError:
+    """Return a BatchCallError for a call of *size* requests that *what*, caused by *exc*."""
+    error = BatchCallError(f"{what}: {type(exc).__name__}: {exc}", size)
     error.__cause__ = exc
     return error
+
+
+def _batch_failed(exc: Exception, size: int) -> BatchCallError:
+    return _call_error(f"the coalesced call of {size} requests failed", exc, size)
 
 
 def _internal_error(exc: Exception, size: int) -> BatchCallError:
-    error = BatchCallError(
-        f"coalesce failed internally while sending a call of {size} requests "
-        f"(please report this): {type(exc).__name__}: {exc}",
-        size,
+    what = (
+        f"coalesce failed internally while sending a call of {size} requests (please report this)"
     )
-    error.__cause__ = exc
-    return error
+    return _call_error(what, exc, size)
 
 
 def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
