@@ -634,3 +634,23 @@ async def test_calls_saved_counts_the_retries_calls(autojump_clock: trio.testing
         stats = coord.stats
     assert (stats.model_calls, stats.retried_alone) == (4, 3)
     assert stats.calls_saved == 0
+
+
+async def test_an_internal_error_fails_its_callers_not_the_coordinator(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import coalesce._coordinator as coordinator_module
+
+    def broken(requests: object) -> object:
+        raise AttributeError("a bug")
+
+    monkeypatch.setattr(coordinator_module, "compose_batch", broken)
+    model = ScriptedClient()
+    async with open_coordinator(model, window=1.0) as coord:
+        outcomes = await submit_all(coord, [text_request("a"), text_request("b")])
+        lone = await coord.create_message(text_request("still serving"))
+    assert all(isinstance(outcome, BatchCallError) for outcome in outcomes)
+    assert str(outcomes[0]).startswith("coalesce failed internally while sending a call of 2")
+    assert isinstance(outcomes[0], BatchCallError)
+    assert isinstance(outcomes[0].__cause__, AttributeError)
+    assert result_text(lone) == "answer to: still serving"
