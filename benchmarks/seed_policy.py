@@ -29,6 +29,7 @@ import trio
 from mcp.types import (
     CreateMessageRequestParams,
     CreateMessageResult,
+    CreateMessageResultWithTools,
     SamplingMessage,
     TextContent,
 )
@@ -60,9 +61,13 @@ class _Submission:
     def __init__(self, params: CreateMessageRequestParams) -> None:
         self.params = params
         self.done = trio.Event()
-        self.result: outcome.Outcome[CreateMessageResult] | None = None
+        self.result: outcome.Outcome[CreateMessageResult | CreateMessageResultWithTools] | None = (
+            None
+        )
 
-    def send(self, result: outcome.Outcome[CreateMessageResult]) -> None:
+    def send(
+        self, result: outcome.Outcome[CreateMessageResult | CreateMessageResultWithTools]
+    ) -> None:
         # A oneshot: the first send wins (the seed ignores send errors).
         if self.result is None:
             self.result = result
@@ -75,7 +80,9 @@ class SeedCoordinator:
     def __init__(self, tx: trio.MemorySendChannel[_Submission]) -> None:
         self._tx = tx
 
-    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
+    async def create_message(
+        self, params: CreateMessageRequestParams
+    ) -> CreateMessageResult | CreateMessageResultWithTools:
         """Submit *params* and wait for the worker to answer it."""
         submission = _Submission(params)
         try:
@@ -154,6 +161,10 @@ async def _flush_batch(inner: SamplingClient, batch: list[_Submission]) -> None:
             submission.send(
                 outcome.Error(SeedError(f"sampling coordinator: coalesced RPC failed: {exc}"))
             )
+        return
+    if not isinstance(rendered, CreateMessageResult):  # the seed's type admits no other
+        for submission in batch:
+            submission.send(outcome.Error(SeedError("sampling coordinator: wrong reply type")))
         return
     try:
         per_task = demux_coalesced(rendered, len(batch))
@@ -234,7 +245,7 @@ def _index(entry: dict[str, object]) -> int | None:
 
 def demux_coalesced(
     rendered: CreateMessageResult, n_tasks: int
-) -> list[outcome.Outcome[CreateMessageResult]]:
+) -> list[outcome.Outcome[CreateMessageResult | CreateMessageResultWithTools]]:
     """Port of the seed's ``demux_coalesced``: one outcome per task, or ``SeedError``."""
     text = _extract_text_from_result(rendered)
     try:
@@ -249,7 +260,7 @@ def demux_coalesced(
             raise SeedError(f"fenced parse: {fe}") from None
     if not isinstance(parsed, list):
         raise SeedError("response root is not a JSON array")
-    out: list[outcome.Outcome[CreateMessageResult]] = []
+    out: list[outcome.Outcome[CreateMessageResult | CreateMessageResultWithTools]] = []
     for idx in range(n_tasks):
         # arr.iter().find(|e| e.get("task_index").and_then(as_i64) == Some(idx))
         entry = next((e for e in parsed if isinstance(e, dict) and _index(e) == idx), None)

@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import attrs
 import trio
 import trio.testing
-from mcp.types import CreateMessageRequestParams, CreateMessageResult
+from mcp.types import CreateMessageRequestParams
 
 from coalesce import SamplingClient, open_coordinator
 from coalesce.testing import result_text, text_request
@@ -188,7 +188,7 @@ def run_cell(workload: Workload, model_kind: str, policy: Policy, seed: int) -> 
             async def one(params: CreateMessageRequestParams) -> None:
                 start = trio.current_time()
                 try:
-                    result: CreateMessageResult = await client.create_message(params)
+                    result = await client.create_message(params)
                 except Exception as exc:
                     wrong.append(f"{type(exc).__name__}: {exc}")
                     return

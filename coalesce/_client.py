@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from mcp.types import CreateMessageRequestParams, CreateMessageResult
+from mcp.types import CreateMessageRequestParams, CreateMessageResult, CreateMessageResultWithTools
 
 __all__ = ["SamplingClient"]
 
@@ -19,6 +19,12 @@ class SamplingClient(Protocol):
     a coordinator can stand wherever a client stood.
     """
 
-    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
-        """Send one sampling request and return the model's reply."""
+    async def create_message(
+        self, params: CreateMessageRequestParams
+    ) -> CreateMessageResult | CreateMessageResultWithTools:
+        """Send one sampling request and return the model's reply.
+
+        A reply to a request that offers tools may be a
+        ``CreateMessageResultWithTools``; any other is a ``CreateMessageResult``.
+        """
         ...

@@ -1,32 +1,42 @@
-"""The trio layer: a nursery-scoped coordinator that gathers, sends and answers.
+"""The structured-concurrency layer: a task-group-scoped coordinator that gathers, sends, answers.
 
 Everything it decides comes from the pure core (:mod:`coalesce._policy`,
 :mod:`coalesce._prompt`, :mod:`coalesce._demux`); this module only moves
-requests between callers, deadlines and the client.
+requests and outcomes, one way::
 
-How a request travels: ``create_message`` queues it in its compatibility
-group and parks the caller (``wait_task_rescheduled``, as trio's own channels
-park theirs). One gatherer task per group with waiting requests sleeps until
-the policy says the group should be sent (``move_on_at`` the window's
-deadline, or an arrival that fills it), takes a call slot, cuts a batch and
-starts a call task in the coordinator's nursery. The call task sends the batch
-and reschedules each caller with its own outcome. Every path that ends a task
-(answer, error, cancellation, shutdown) goes through ``_deliver``, which
-hands out exactly one outcome per request.
+    caller -> group queue -> gatherer -> call task -> demux -> caller
+
+It is written on anyio, so the same code runs on trio and on asyncio.
+
+- ``create_message`` checks the request, waits for room if ``max_pending`` is
+  set (a FIFO semaphore), queues the request in its compatibility group, wakes
+  the group's gatherer and waits for its outcome. If the caller leaves first,
+  a queued request is taken out of the queue, and a call whose callers have
+  all left is cancelled.
+- One gatherer task per group with waiting requests asks the policy whether
+  to send now; if not, it waits for a wake-up until the window's deadline
+  (``move_on_at(first_arrival + window)``). Then it takes a call slot, cuts a
+  batch and starts a call task.
+- A call task sends its batch (alone, or coalesced and demuxed) and hands each
+  caller its outcome through :meth:`Coordinator._deliver`, which gives each
+  request exactly one; tasks the reply left unanswered go again alone, through
+  the same path.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
-from typing import Any
+from inspect import iscoroutinefunction
+from typing import Any, NoReturn, TypeVar, final
 
-import attrs
-import outcome
-import trio
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import sniffio
 from mcp.types import (
     CreateMessageRequestParams,
     CreateMessageResult,
@@ -46,90 +56,73 @@ __all__ = ["Coordinator", "open_coordinator"]
 
 logger = logging.getLogger("coalesce")
 
+Result = CreateMessageResult | CreateMessageResultWithTools
+"""What a call returns: a request that offers tools may be answered with tool uses."""
 
-class _State(enum.Enum):
-    QUEUED = "queued"
-    SENT = "sent"
-    DONE = "done"
+SUPPORTED_BACKENDS = ("trio", "asyncio")
+"""The event loops a coordinator runs on."""
+
+_T = TypeVar("_T")
+
+
+class _NoPublicConstructor(type):
+    """A metaclass for classes only a factory of the library may make (as trio does)."""
+
+    def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError(
+            f"{cls.__module__}.{cls.__qualname__} has no public constructor; "
+            "use `async with coalesce.open_coordinator(client) as coord:`"
+        )
+
+    def _create(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
+        return super().__call__(*args, **kwargs)  # type: ignore[misc,no-any-return]
 
 
 class _Request:
-    """One caller's request and where it stands; the only per-request object."""
+    """One caller's request: what it asks, where it is, and its one outcome."""
 
-    __slots__ = ("arrival", "call", "group", "params", "state", "task", "tokens")
+    __slots__ = ("arrival", "call", "done", "error", "group", "params", "queued", "result")
 
-    def __init__(
-        self,
-        params: CreateMessageRequestParams,
-        group: _Group,
-        arrival: float,
-        task: trio.lowlevel.Task,
-    ) -> None:
+    def __init__(self, params: CreateMessageRequestParams, group: _Group, arrival: float) -> None:
         self.params = params
         self.group = group
         self.arrival = arrival
-        self.task = task
-        self.tokens = params.max_tokens
-        self.state = _State.QUEUED
+        self.queued = False
         self.call: _Call | None = None
-
-    def __call__(self, _: Any) -> trio.lowlevel.Abort:
-        """Trio's abort callback while the caller waits: being the request, it costs nothing."""
-        self.group.coordinator._forget(self)
-        return trio.lowlevel.Abort.SUCCEEDED
+        # Set exactly once: by _deliver with an outcome, or when the caller leaves.
+        self.done = anyio.Event()
+        self.result: Result | None = None
+        self.error: BaseException | None = None
 
 
 class _Group:
-    """The requests of one compatibility key: its queue, its gatherer, its calls."""
+    """The requests of one compatibility key: its queue, whether it gathers, its calls."""
 
-    __slots__ = (
-        "alone",
-        "coordinator",
-        "gathering",
-        "in_flight",
-        "key",
-        "label",
-        "live",
-        "lot",
-        "queue",
-        "tokens",
-    )
+    __slots__ = ("alone", "gathering", "in_flight", "key", "label", "queue", "tokens", "wakeup")
 
-    def __init__(
-        self, key: Hashable, label: Hashable, *, alone: bool, coordinator: Coordinator
-    ) -> None:
-        self.coordinator = coordinator
+    def __init__(self, key: Hashable, label: Hashable, *, alone: bool) -> None:
         self.key = key
         self.label = label
         self.alone = alone
-        # Cancelled requests stay in the queue until they reach its front; `live`
-        # and `tokens` count only the ones still queued.
         self.queue: deque[_Request] = deque()
-        self.live = 0
-        self.tokens = 0
+        self.tokens = 0  # the sum of the queued requests' max_tokens
         self.in_flight = 0
         self.gathering = False
-        self.lot = trio.lowlevel.ParkingLot()
-
-    def first_live(self) -> _Request | None:
-        queue = self.queue
-        while queue and queue[0].state is not _State.QUEUED:
-            queue.popleft()
-        return queue[0] if queue else None
+        self.wakeup = anyio.Event()
 
 
 class _Call:
-    """One call to the client and the requests it answers."""
+    """One call to the client, the requests it answers, and the scope that can cancel it."""
 
-    __slots__ = ("live", "requests", "scope")
+    __slots__ = ("requests", "scope")
 
     def __init__(self, requests: list[_Request]) -> None:
         self.requests = requests
-        self.live = len(requests)
-        self.scope = trio.CancelScope()
+        self.scope = anyio.CancelScope()
 
 
-class Coordinator:
+@final
+class Coordinator(metaclass=_NoPublicConstructor):
     """Coalesces concurrent sampling requests into fewer calls to one client.
 
     Get one from :func:`open_coordinator`; it is only usable inside that
@@ -140,25 +133,29 @@ class Coordinator:
     def __init__(
         self,
         client: SamplingClient,
-        nursery: trio.Nursery,
+        task_group: anyio.abc.TaskGroup,
         options: CoordinatorOptions,
     ) -> None:
         self._client = client
-        self._nursery = nursery
+        self._task_group = task_group
         self._options = options
         self._groups: dict[Hashable, _Group] = {}
         self._closing = False
         self._aborted = False
         self._queued = 0
-        self._room = trio.lowlevel.ParkingLot()
+        self._room = None if options.max_pending is None else anyio.Semaphore(options.max_pending)
+        self._room_waiters: set[anyio.CancelScope] = set()
         self._slots = (
             None
             if options.max_concurrent_calls is None
-            else trio.Semaphore(options.max_concurrent_calls)
+            else anyio.Semaphore(options.max_concurrent_calls)
         )
-        self._counts: dict[str, int] = dict.fromkeys(
-            (field.name for field in attrs.fields(CoordinatorStats)), 0
-        )
+        self._counts: dict[str, Any] = CoordinatorStats().to_counts()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closing else "open"
+        options = ", ".join(f"{name}={value!r}" for name, value in self._options.to_dict().items())
+        return f"<coalesce.Coordinator {state} {options} queued={self._queued} stats={self.stats}>"
 
     @property
     def options(self) -> CoordinatorOptions:
@@ -171,6 +168,11 @@ class Coordinator:
         return CoordinatorStats(**self._counts)
 
     @property
+    def queued(self) -> int:
+        """How many requests wait to be sent now (what ``max_pending`` bounds)."""
+        return self._queued
+
+    @property
     def closed(self) -> bool:
         """Whether new requests are refused (the coordinator's block has ended)."""
         return self._closing
@@ -180,7 +182,7 @@ class Coordinator:
         params: CreateMessageRequestParams,
         *,
         group: Hashable = None,
-    ) -> CreateMessageResult:
+    ) -> Result:
         """Send one sampling request, coalesced with others, and return its own answer.
 
         The caller waits while the request gathers with others of its
@@ -193,13 +195,15 @@ class Coordinator:
                 different groups never share a call. ``None`` is a group too.
 
         Returns:
-            The model's answer to this request alone. (A request that offers
-            tools always goes alone, and gets the client's reply unchanged: a
-            ``CreateMessageResultWithTools`` where the client gives one.)
+            The model's answer to this request alone: a
+            ``CreateMessageResult``. A request that offers tools always goes
+            alone and gets the client's reply unchanged, which may be a
+            ``CreateMessageResultWithTools``.
 
         Raises:
-            TypeError: *params* is not a ``CreateMessageRequestParams``, or
-                *group* is not hashable.
+            TypeError: *params* is not a valid ``CreateMessageRequestParams``
+                (a field is missing, or a shared setting cannot be compared),
+                or *group* is not hashable.
             ValueError: *params* has ``max_tokens`` below 1 or no messages.
             CoordinatorClosed: The coordinator has closed, or was closed by an
                 error or cancellation while this request waited.
@@ -211,190 +215,167 @@ class Coordinator:
                 request was sent alone.
         """
         check_request(params, group)
+        key = compatibility_key(params, group)
         if self._closing:
             raise CoordinatorClosed("the coordinator is closed; open a new one to send requests")
-        limit = self._options.max_pending
-        if limit is not None:
-            while self._queued >= limit:
-                await self._room.park()
-                if self._closing:
-                    raise CoordinatorClosed(
-                        "the coordinator closed while this request waited for room"
-                    )
+        if self._room is not None:
+            await self._wait_for_room(self._room)
         self._counts["requests"] += 1
-        request = self._enqueue(params, group)
-        result: CreateMessageResult = await trio.lowlevel.wait_task_rescheduled(request)
-        return result
+        request = self._enqueue(params, key, group)
+        try:
+            await request.done.wait()
+        except BaseException:
+            # Cancelled: whatever reached the request is dropped.
+            self._counts["cancelled"] += 1
+            if not request.done.is_set():
+                self._leave(request)
+            raise
+        if request.error is not None:
+            self._counts["failed"] += 1
+            raise request.error
+        self._counts["answered"] += 1
+        assert request.result is not None
+        return request.result
 
     # -- queueing ---------------------------------------------------------------
 
-    def _enqueue(self, params: CreateMessageRequestParams, label: Hashable) -> _Request:
-        key = compatibility_key(params, label)
+    async def _wait_for_room(self, room: anyio.Semaphore) -> None:
+        """Take one place among the ``max_pending``, first come, first served."""
+        try:
+            room.acquire_nowait()  # fails while anyone waits: nobody is overtaken
+        except anyio.WouldBlock:
+            scope = anyio.CancelScope()
+            self._room_waiters.add(scope)
+            try:
+                with scope:
+                    await room.acquire()
+            finally:
+                self._room_waiters.discard(scope)
+            if scope.cancelled_caught:
+                raise CoordinatorClosed(
+                    "the coordinator closed while this request waited for room"
+                ) from None
+        if self._closing:
+            room.release()
+            raise CoordinatorClosed("the coordinator closed while this request waited for room")
+
+    def _enqueue(
+        self, params: CreateMessageRequestParams, key: Hashable, label: Hashable
+    ) -> _Request:
         if key is None:
-            group = _Group(object(), label, alone=True, coordinator=self)
+            group = _Group(None, label, alone=True)
         else:
             found = self._groups.get(key)
-            if found is None:
-                group = self._groups[key] = _Group(key, label, alone=False, coordinator=self)
-            else:
-                group = found
-        request = _Request(params, group, trio.current_time(), trio.lowlevel.current_task())
-        group.live += 1
-        group.tokens += request.tokens
+            group = self._groups[key] = _Group(key, label, alone=False) if found is None else found
+        request = _Request(params, group, anyio.current_time())
+        request.queued = True
+        group.queue.append(request)
+        group.tokens += params.max_tokens
         self._queued += 1
         if group.gathering:
-            group.queue.append(request)
-            cap = self._options.max_batch_tokens
-            full = group.live >= self._options.max_batch or (cap is not None and group.tokens > cap)
-            if full and group.lot:  # the gatherer is parked
-                group.lot.unpark_all()
-        elif self._slots is None and (group.alone or self._options.max_batch == 1):
-            # Its batch is full on arrival and no call slot is to be waited for:
-            # nothing to gather, so one task does what a gatherer would, and calls.
-            self._nursery.start_soon(self._send_at_once, group, request)
+            group.wakeup.set()
         else:
-            group.queue.append(request)
             group.gathering = True
-            self._nursery.start_soon(self._gather, group)
+            self._task_group.start_soon(self._gather, group)
         return request
 
-    def _dequeue(self, request: _Request) -> None:
+    def _unqueue(self, request: _Request) -> None:
+        """Take *request* out of its group's queue: the one other place the queue changes."""
         group = request.group
-        group.live -= 1
-        group.tokens -= request.tokens
+        request.queued = False
+        group.tokens -= request.params.max_tokens
         self._queued -= 1
-        if self._room:  # someone waits for room (max_pending)
-            self._room.unpark()
+        if self._room is not None:
+            self._room.release()
 
-    def _forget(self, request: _Request) -> None:
-        """Drop a request whose caller was cancelled (trio's abort callback)."""
-        state = request.state
-        request.state = _State.DONE
-        self._counts["cancelled"] += 1
-        if state is _State.QUEUED:
-            self._dequeue(request)
-            # The group's deadline or readiness may have changed.
-            request.group.lot.unpark_all()
-        elif state is _State.SENT:
-            call = request.call
-            if call is not None:
-                call.live -= 1
-                if call.live == 0:
-                    call.scope.cancel()
+    def _leave(self, request: _Request) -> None:
+        """Forget a request whose caller has left before its outcome reached it."""
+        request.done.set()  # no outcome: nobody waits for one any more
+        if request.queued:
+            request.group.queue.remove(request)
+            self._unqueue(request)
+            request.group.wakeup.set()  # the group's deadline or readiness may have changed
+        elif request.call is not None and all(
+            other.done.is_set() for other in request.call.requests
+        ):
+            request.call.scope.cancel()  # nobody waits for this call any more
 
-    def _deliver(self, request: _Request, result: outcome.Outcome[CreateMessageResult]) -> None:
-        """Hand *request*'s caller its one outcome, unless it already has one."""
-        if request.state is _State.DONE:
+    def _deliver(
+        self, request: _Request, result: Result | None = None, error: BaseException | None = None
+    ) -> None:
+        """Hand *request*'s caller its one outcome, unless it already has one or has left."""
+        if request.done.is_set():
             return
-        request.state = _State.DONE
-        self._counts["answered" if isinstance(result, outcome.Value) else "failed"] += 1
-        trio.lowlevel.reschedule(request.task, result)
+        request.result = result
+        request.error = error
+        request.done.set()
 
     # -- gathering --------------------------------------------------------------
 
     async def _gather(self, group: _Group) -> None:
         """Send *group*'s requests in batches until none is left waiting."""
+        options = self._options
         try:
-            while True:
-                reason = await self._wait_until_ready(group)
-                if reason is None or self._aborted:
-                    return
+            while group.queue:
+                reason = flush_reason(
+                    options,
+                    queued=len(group.queue),
+                    queued_tokens=group.tokens,
+                    first_arrival=group.queue[0].arrival,
+                    now=anyio.current_time(),
+                    in_flight=group.in_flight,
+                    closing=self._closing,
+                    alone=group.alone,
+                )
+                if reason is None:
+                    with anyio.move_on_at(group.queue[0].arrival + options.window):
+                        await group.wakeup.wait()
+                    group.wakeup = anyio.Event()
+                    continue
                 if self._slots is not None:
                     await self._slots.acquire()
                 batch = self._cut(group)
-                if not batch:
-                    if self._slots is not None:
-                        self._slots.release()
-                    continue
-                self._start_call(group, batch, reason, slot_held=True)
+                if batch:
+                    self._start_call(group, batch, reason, holds_slot=True)
+                elif self._slots is not None:
+                    self._slots.release()
         finally:
             group.gathering = False
-            for request in group.queue:
-                if request.state is _State.QUEUED:
-                    self._dequeue(request)
-                    self._deliver(request, _closed("while it was queued"))
-            self._maybe_drop(group)
-
-    async def _wait_until_ready(self, group: _Group) -> FlushReason | None:
-        options = self._options
-        while True:
-            first = group.first_live()
-            if first is None:
-                return None
-            reason = flush_reason(
-                options,
-                queued=group.live,
-                queued_tokens=group.tokens,
-                first_arrival=first.arrival,
-                now=trio.current_time(),
-                in_flight=group.in_flight,
-                closing=self._closing,
-                alone=group.alone,
-            )
-            if reason is not None:
-                return reason
-            with trio.move_on_at(first.arrival + options.window):
-                await group.lot.park()
+            while group.queue:  # only when the coordinator was aborted
+                request = group.queue.popleft()
+                self._unqueue(request)
+                self._deliver(request, error=_closed("while it was queued"))
+            self._forget_if_idle(group)
 
     def _cut(self, group: _Group) -> list[_Request]:
+        """Take the next batch from the front of *group*'s queue, as the policy allows."""
         batch: list[_Request] = []
         tokens = 0
+        now = anyio.current_time()
         queue = group.queue
-        while queue:
-            request = queue[0]
-            if request.state is not _State.QUEUED:
-                queue.popleft()
-                continue
-            if not fits(
-                self._options, taken=len(batch), taken_tokens=tokens, tokens=request.tokens
-            ):
-                break
-            queue.popleft()
-            self._dequeue(request)
-            request.state = _State.SENT
+        while queue and fits(
+            self._options, taken=len(batch), taken_tokens=tokens, tokens=queue[0].params.max_tokens
+        ):
+            request = queue.popleft()
+            self._unqueue(request)
             batch.append(request)
-            tokens += request.tokens
+            tokens += request.params.max_tokens
+            wait = now - request.arrival
+            self._counts["queue_wait_total"] += wait
+            self._counts["queue_wait_max"] = max(self._counts["queue_wait_max"], wait)
         return batch
 
-    async def _send_at_once(self, group: _Group, request: _Request) -> None:
-        """Send *request*, whose batch was full on arrival, as its gatherer would have.
-
-        The request stays queued until this task runs, exactly as if a gatherer
-        were to cut it; then this task makes the call itself, rather than
-        starting a call task as a gatherer does.
-        """
-        if request.state is not _State.QUEUED:  # its caller was cancelled meanwhile
-            self._maybe_drop(group)
-            return
-        self._dequeue(request)
-        if self._aborted:
-            self._deliver(request, _closed("while it was queued"))
-            self._maybe_drop(group)
-            return
-        request.state = _State.SENT
-        reason = FlushReason.ALONE if group.alone else FlushReason.FULL
-        call = self._new_call(group, [request], reason)
-        await self._run_call(group, call, slot_held=False)
-
-    def _maybe_drop(self, group: _Group) -> None:
-        idle = not group.gathering and group.in_flight == 0 and not group.live
+    def _forget_if_idle(self, group: _Group) -> None:
+        idle = not group.gathering and group.in_flight == 0 and not group.queue
         if idle and self._groups.get(group.key) is group:
             del self._groups[group.key]
 
     # -- calling ----------------------------------------------------------------
 
     def _start_call(
-        self,
-        group: _Group,
-        batch: list[_Request],
-        reason: FlushReason,
-        *,
-        slot_held: bool,
+        self, group: _Group, batch: list[_Request], reason: FlushReason, *, holds_slot: bool
     ) -> None:
-        call = self._new_call(group, batch, reason)
-        self._nursery.start_soon(self._run_call, group, call, slot_held)
-
-    def _new_call(self, group: _Group, batch: list[_Request], reason: FlushReason) -> _Call:
+        """Start the task that makes one call for *batch* (a slot taken already, or not)."""
         call = _Call(batch)
         for request in batch:
             request.call = call
@@ -404,44 +385,51 @@ class Coordinator:
                 "flush group=%r size=%d tokens=%d reason=%s",
                 group.label,
                 len(batch),
-                sum(request.tokens for request in batch),
+                sum(request.params.max_tokens for request in batch),
                 reason.value,
             )
-        return call
+        self._task_group.start_soon(self._call, group, call, holds_slot)
 
-    async def _run_call(self, group: _Group, call: _Call, slot_held: bool) -> None:
+    async def _call(self, group: _Group, call: _Call, holds_slot: bool) -> None:
         try:
             with call.scope:
-                if not slot_held and self._slots is not None:
+                if not holds_slot and self._slots is not None:
                     await self._slots.acquire()
-                    slot_held = True
-                # If the coordinator was aborted before this call was sent, nothing
-                # is sent and `finally` tells its callers.
-                if not self._aborted:
-                    await self._send(group, call)
-        except Exception as exc:  # a bug in the library: fail its callers, not the coordinator
-            logger.exception("coalesce: internal error while sending a call")
+                    holds_slot = True
+                # An aborted coordinator sends nothing more: this raises at once.
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                if all(request.done.is_set() for request in call.requests):
+                    return  # every caller left before the call could start
+                if len(call.requests) == 1:
+                    await self._send_alone(call.requests[0])
+                else:
+                    await self._send_batch(group, call)
+        except BaseException as exc:
+            if _must_propagate(exc):
+                raise
+            # A bug in the library: fail this call's callers, not the coordinator.
+            logger.exception(
+                "coalesce: internal error while sending a call group=%r size=%d",
+                group.label,
+                len(call.requests),
+            )
+            what = (
+                f"coalesce failed internally while sending a call of {len(call.requests)} "
+                "requests (please report this)"
+            )
             for request in call.requests:
-                if request.call is call:
-                    self._deliver(request, outcome.Error(_internal_error(exc, len(call.requests))))
+                self._deliver(request, error=_call_error(what, exc, len(call.requests)))
         finally:
-            if slot_held and self._slots is not None:
+            if holds_slot and self._slots is not None:
                 self._slots.release()
             group.in_flight -= 1
             for request in call.requests:
-                # Most were answered: build the error only for those that were not.
-                if request.call is call and request.state is not _State.DONE:
-                    self._deliver(request, _closed("while it was in flight"))
+                if request.call is call:  # not handed on to a retry
+                    self._deliver(request, error=_closed("while it was in flight"))
             if group.gathering:
-                group.lot.unpark_all()
+                group.wakeup.set()  # flush_when_idle waits for the group's calls to end
             else:
-                self._maybe_drop(group)
-
-    async def _send(self, group: _Group, call: _Call) -> None:
-        if len(call.requests) == 1:
-            await self._send_alone(call.requests[0])
-        else:
-            await self._send_batch(group, call)
+                self._forget_if_idle(group)
 
     async def _send_alone(self, request: _Request) -> None:
         params = request.params
@@ -450,15 +438,18 @@ class Coordinator:
         try:
             reply: object = await self._client.create_message(params)
         except Exception as exc:
-            self._deliver(request, outcome.Error(exc))
+            self._deliver(request, error=exc)  # a lone request gets the client's own error
             return
-        # A request that offers tools is answered with a CreateMessageResultWithTools
-        # (content may be a list, with tool uses); it goes alone, so it passes through.
+        except BaseException as exc:
+            if _must_propagate(exc):
+                raise
+            self._deliver(request, error=_call_failed(exc, 1))
+            return
         if not isinstance(reply, CreateMessageResult | CreateMessageResultWithTools):
-            self._deliver(request, outcome.Error(_wrong_type(reply)))
+            self._deliver(request, error=_wrong_type(reply))
             return
         self._count_usage(reply)
-        self._deliver(request, outcome.Value(reply))  # type: ignore[arg-type]
+        self._deliver(request, reply)
 
     async def _send_batch(self, group: _Group, call: _Call) -> None:
         requests = call.requests
@@ -471,26 +462,42 @@ class Coordinator:
         counts["tokens_requested"] += coalesced.max_tokens
         try:
             reply: object = await self._client.create_message(coalesced)
-        except Exception as exc:
+        except BaseException as exc:
+            if _must_propagate(exc):
+                raise
             reply = exc
-        if not isinstance(reply, CreateMessageResult):
-            cause = reply if isinstance(reply, Exception) else _wrong_type(reply)
+        if not isinstance(reply, CreateMessageResult | CreateMessageResultWithTools):
+            cause = reply if isinstance(reply, BaseException) else _wrong_type(reply)
+            logger.warning(
+                "coalesced call failed group=%r size=%d reason=%s",
+                group.label,
+                size,
+                type(cause).__name__,
+            )
             for request in requests:
-                self._deliver(request, outcome.Error(_batch_failed(cause, size)))
+                self._deliver(request, error=_call_failed(cause, size))
             return
         self._count_usage(reply)
-        retry = self._options.retry_alone
-        for request, answer in zip(requests, demux_reply(reply, size), strict=True):
+        answers = demux_reply(reply, size)
+        unusable = sum(isinstance(answer, TaskError) for answer in answers)
+        if unusable:
+            logger.warning(
+                "coalesced reply left tasks unusable group=%r size=%d unusable=%d reason=%s",
+                group.label,
+                size,
+                unusable,
+                next(a.reason for a in answers if isinstance(a, TaskError))[:80],
+            )
+        for request, answer in zip(requests, answers, strict=True):
             if not isinstance(answer, TaskError):
-                self._deliver(request, outcome.Value(answer))
-            elif retry and request.state is _State.SENT:
+                self._deliver(request, answer)
+            elif self._options.retry_alone and not request.done.is_set():
                 counts["retried_alone"] += 1
-                call.live -= 1
-                self._start_call(group, [request], FlushReason.RETRY, slot_held=False)
+                self._start_call(group, [request], FlushReason.RETRY, holds_slot=False)
             else:
-                self._deliver(request, outcome.Error(answer))
+                self._deliver(request, error=answer)
 
-    def _count_usage(self, reply: CreateMessageResult | CreateMessageResultWithTools) -> None:
+    def _count_usage(self, reply: Result) -> None:
         input_tokens, output_tokens = read_usage(reply)
         self._counts["input_tokens"] += input_tokens
         self._counts["output_tokens"] += output_tokens
@@ -500,26 +507,41 @@ class Coordinator:
     def _close(self) -> None:
         """Refuse new requests and send everything pending at once (a normal exit)."""
         self._closing = True
-        self._room.unpark_all()
-        for group in list(self._groups.values()):
-            group.lot.unpark_all()
+        for scope in self._room_waiters:
+            scope.cancel()
+        for group in self._groups.values():
+            group.wakeup.set()
 
     def _abort(self) -> None:
         """End every pending and in-flight request with CoordinatorClosed (an abnormal exit).
 
-        Nothing more is sent: gatherers are not woken to flush (as a normal
-        exit does), and one that is already awake sends nothing. Cancelling
-        the nursery ends every gatherer and call task, and their ``finally``
-        blocks deliver CoordinatorClosed to whoever is still waiting.
+        Nothing more is sent. Cancelling the task group ends every gatherer and
+        call task, and their ``finally`` blocks deliver CoordinatorClosed to
+        whoever is still waiting.
         """
         self._closing = True
         self._aborted = True
-        self._room.unpark_all()
-        self._nursery.cancel_scope.cancel()
+        for scope in self._room_waiters:
+            scope.cancel()
+        self._task_group.cancel_scope.cancel()
 
 
-def _closed(when: str) -> outcome.Error:
-    return outcome.Error(CoordinatorClosed(f"the coordinator was closed {when}"))
+def _must_propagate(exc: BaseException) -> bool:
+    """Tell whether *exc* must leave a call task rather than fail the call's callers.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` abort the coordinator, and so does
+    a cancellation that is really in effect for this task. Any other
+    ``BaseException`` from a client (a ``Cancelled`` leaked from the client's
+    own cancel scope, ``GeneratorExit``) fails only its own call.
+    """
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        return True
+    cancelled = anyio.get_cancelled_exc_class()
+    return isinstance(exc, cancelled) and anyio.current_effective_deadline() == -math.inf
+
+
+def _closed(when: str) -> CoordinatorClosed:
+    return CoordinatorClosed(f"the coordinator was closed {when}")
 
 
 def _wrong_type(reply: object) -> TypeError:
@@ -528,32 +550,50 @@ def _wrong_type(reply: object) -> TypeError:
     )
 
 
-def _call_error(what: str, exc: Exception, size: int) -> BatchCallError:
+def _call_error(what: str, exc: BaseException, size: int) -> BatchCallError:
     """Return a BatchCallError for a call of *size* requests that *what*, caused by *exc*."""
     error = BatchCallError(f"{what}: {type(exc).__name__}: {exc}", size)
     error.__cause__ = exc
     return error
 
 
-def _batch_failed(exc: Exception, size: int) -> BatchCallError:
+def _call_failed(exc: BaseException, size: int) -> BatchCallError:
+    if size == 1:
+        return _call_error("the call failed", exc, size)
     return _call_error(f"the coalesced call of {size} requests failed", exc, size)
 
 
-def _internal_error(exc: Exception, size: int) -> BatchCallError:
-    what = (
-        f"coalesce failed internally while sending a call of {size} requests (please report this)"
-    )
-    return _call_error(what, exc, size)
-
-
 def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """Return the lone exception of a group of one, so users see the real error."""
+    """Return the lone exception of a group of one that the coordinator's task group made."""
     while len(group.exceptions) == 1:
         inner = group.exceptions[0]
         if not isinstance(inner, BaseExceptionGroup):
             return inner
         group = inner
     return group
+
+
+def _check_backend() -> None:
+    """Refuse to open outside trio or asyncio, saying which event loops are supported."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = None
+    if library not in SUPPORTED_BACKENDS:
+        found = "no known event loop" if library is None else library
+        raise RuntimeError(
+            f"open_coordinator runs on {' or '.join(SUPPORTED_BACKENDS)}, "
+            f"but was called from {found}"
+        )
+
+
+def _check_client(client: object) -> None:
+    create_message = getattr(client, "create_message", None)
+    if not iscoroutinefunction(create_message):
+        raise TypeError(
+            "client must have an async create_message(params) method "
+            f"(a SamplingClient), got {type(client).__name__}"
+        )
 
 
 @asynccontextmanager
@@ -570,16 +610,18 @@ async def open_coordinator(
 ) -> AsyncIterator[Coordinator]:
     """Open a coordinator that coalesces concurrent requests to *client*.
 
-    The coordinator runs in its own nursery, which lives exactly as long as
-    the ``async with`` block: no task outlives it.
+    The coordinator runs in its own task group, which lives exactly as long
+    as the ``async with`` block: no task outlives it. It runs on trio and on
+    asyncio.
 
     Leaving the block normally sends everything still pending at once and
     waits for every call in flight, so every queued caller gets its answer
     (callers still waiting for room under *max_pending* were never queued,
-    and get :class:`CoordinatorClosed`). Leaving
-    it by an exception or a cancellation ends every pending and in-flight
-    caller with :class:`CoordinatorClosed`. Either way, later calls to
-    ``create_message`` raise :class:`CoordinatorClosed`.
+    and get :class:`CoordinatorClosed`). Leaving it by an exception or a
+    cancellation ends every pending and in-flight caller with
+    :class:`CoordinatorClosed`, and the exception leaves the block exactly as
+    it was raised. Either way, later calls to ``create_message`` raise
+    :class:`CoordinatorClosed`.
 
     Args:
         client: What sends the actual calls: an MCP session, a model adapter,
@@ -600,7 +642,8 @@ async def open_coordinator(
             requests arriving while a call is in flight gather until it ends
             (or the batch fills, or the window runs out).
         max_pending: At most this many requests wait to be sent; further
-            callers of ``create_message`` wait for room (backpressure).
+            callers of ``create_message`` wait for room, first come, first
+            served (backpressure).
         retry_alone: Send a task whose answer could not be taken from the
             coalesced reply again, on its own, once. With ``False`` its
             caller gets the :class:`TaskError`.
@@ -609,8 +652,10 @@ async def open_coordinator(
         The :class:`Coordinator`.
 
     Raises:
-        TypeError: An option has the wrong type.
+        TypeError: An option has the wrong type, or *client* has no async
+            ``create_message``.
         ValueError: An option is out of range.
+        RuntimeError: Not running under trio or asyncio.
 
     Example::
 
@@ -628,25 +673,36 @@ async def open_coordinator(
         max_pending=max_pending,
         retry_alone=retry_alone,
     )
+    _check_client(client)
+    _check_backend()
+    body_error: BaseException | None = None
     try:
-        async with trio.open_nursery() as nursery:
-            coordinator = Coordinator(client, nursery, options)
+        async with anyio.create_task_group() as task_group:
+            coordinator = Coordinator._create(client, task_group, options)
             try:
                 yield coordinator
-            except BaseException:
+            except BaseException as exc:
+                # Kept out of the task group, so it leaves exactly as raised.
+                body_error = exc
+                if not isinstance(exc, anyio.get_cancelled_exc_class()):
+                    logger.warning(
+                        "coordinator closed by an error in its block: %s", type(exc).__name__
+                    )
                 coordinator._abort()
-                raise
             else:
                 coordinator._close()
     except BaseExceptionGroup as group:
+        # The body's own exception never enters the task group, so this group
+        # holds only what the coordinator's tasks raised (KeyboardInterrupt,
+        # SystemExit): unwrap a lone one, keeping its own cause and context.
         lone = _unwrap(group)
         if lone is group:
             raise
-        # Re-raise the lone exception as the block raised it: keep its own
-        # cause and context rather than chaining it to the nursery's group.
         cause, context, suppress = lone.__cause__, lone.__context__, lone.__suppress_context__
         try:
             raise lone
         finally:
             lone.__cause__, lone.__context__ = cause, context
             lone.__suppress_context__ = suppress
+    if body_error is not None:
+        raise body_error

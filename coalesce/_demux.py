@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from mcp.types import CreateMessageResult, TextContent
+from mcp.types import CreateMessageResult, CreateMessageResultWithTools, TextContent
 
 from ._errors import TaskError, excerpt
 from ._jsonscan import Ending, NotFound, RepeatedKeys, Work, read_array
@@ -34,7 +34,7 @@ NULL_RESPONSE: Final = "entry's 'response' is null"
 UNWRITABLE: Final = "entry's 'response' cannot be written as JSON text"
 
 
-def reply_text(reply: CreateMessageResult) -> str:
+def reply_text(reply: CreateMessageResult | CreateMessageResultWithTools) -> str:
     """Return the text of every text block of *reply*, joined by newlines.
 
     The content may be one block or a list of blocks; blocks that are not
@@ -163,7 +163,9 @@ def _answer(text: str, model: Any, stop_reason: Any) -> CreateMessageResult:
         )
 
 
-def demux_reply(reply: CreateMessageResult, n_tasks: int) -> list[CreateMessageResult | TaskError]:
+def demux_reply(
+    reply: CreateMessageResult | CreateMessageResultWithTools, n_tasks: int
+) -> list[CreateMessageResult | TaskError]:
     """Give each of *n_tasks* tasks its own answer from the coalesced *reply*, or its own error.
 
     The reply should be the JSON array of ``{"task_index": int, "response":

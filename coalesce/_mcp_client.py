@@ -19,6 +19,7 @@ from mcp.types import (
     INVALID_PARAMS,
     CreateMessageRequestParams,
     CreateMessageResult,
+    CreateMessageResultWithTools,
     ErrorData,
 )
 
@@ -55,7 +56,7 @@ class _CoalescingSampler:
         self,
         context: ClientRequestContext,
         params: CreateMessageRequestParams,
-    ) -> CreateMessageResult | ErrorData:
+    ) -> CreateMessageResult | CreateMessageResultWithTools | ErrorData:
         try:
             check_request(params, None)
         except (TypeError, ValueError) as exc:

@@ -47,13 +47,31 @@ class FlushReason(enum.Enum):
     """The coordinator's block ended, so everything pending goes at once."""
 
 
-def _positive_int_or_none(name: str, value: int | None) -> None:
-    if value is None:
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def _check_positive_int(name: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
+        kind = "an int or None" if optional else "an int"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+def _check_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not (finite and value >= 0):
+        shown = value if isinstance(value, float) or abs(value) < 10**20 else "a huge int"
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {shown}")
 
 
 @attrs.frozen
@@ -76,26 +94,37 @@ class CoordinatorOptions:
     """Send a task whose answer was unusable again, on its own, once."""
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.window, bool) or not isinstance(self.window, int | float):
-            raise TypeError(f"window must be a number of seconds, got {type(self.window).__name__}")
-        if not (self.window >= 0 and math.isfinite(self.window)):
-            raise ValueError(f"window must be a finite number of seconds >= 0, got {self.window}")
-        if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int):
-            raise TypeError(f"max_batch must be an int, got {type(self.max_batch).__name__}")
-        if self.max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
-        _positive_int_or_none("max_batch_tokens", self.max_batch_tokens)
-        _positive_int_or_none("max_concurrent_calls", self.max_concurrent_calls)
-        _positive_int_or_none("max_pending", self.max_pending)
+        _check_seconds("window", self.window)
+        _check_positive_int("max_batch", self.max_batch, optional=False)
+        _check_positive_int("max_batch_tokens", self.max_batch_tokens, optional=True)
+        _check_positive_int("max_concurrent_calls", self.max_concurrent_calls, optional=True)
+        _check_positive_int("max_pending", self.max_pending, optional=True)
+        _check_bool("flush_when_idle", self.flush_when_idle)
+        _check_bool("retry_alone", self.retry_alone)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the options as plain data: ``open_coordinator(client, **options.to_dict())``."""
+        return attrs.asdict(self)
 
 
-def _frozen(value: Any) -> Hashable:
-    """Return a hashable stand-in for a JSON-like value or pydantic model."""
+def _frozen(field: str, value: Any) -> Hashable:
+    """Return a hashable stand-in for a request's setting *field*, a JSON-like value or model.
+
+    Raises:
+        TypeError: The value cannot be compared with another request's (keys
+            of mixed types, a cycle, nesting too deep to write).
+    """
     if value is None or isinstance(value, str | int | float):
         return value
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json", exclude_none=True)
-    return json.dumps(value, sort_keys=True, default=repr)
+    try:
+        if hasattr(value, "model_dump"):
+            value = value.model_dump(mode="json", exclude_none=True)
+        return json.dumps(value, sort_keys=True, default=repr)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise TypeError(
+            f"the request's {field!r} cannot be compared with other requests': "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
 
 
 def compatibility_key(params: CreateMessageRequestParams, group: Hashable) -> Hashable | None:
@@ -106,13 +135,16 @@ def compatibility_key(params: CreateMessageRequestParams, group: Hashable) -> Ha
     inclusion, metadata) and on the caller's *group*: a coalesced call made
     for one tenant never carries another's task. The group's type is part of
     the key, so ``1`` and ``True`` (equal in Python) stay apart.
+
+    Raises:
+        TypeError: A shared setting cannot be compared (see :func:`_frozen`).
     """
     if not is_batchable(params):
         return None
     return (
         type(group).__qualname__,
         group,
-        *(_frozen(getattr(params, field)) for field in SHARED_FIELDS),
+        *(_frozen(field, getattr(params, field)) for field in SHARED_FIELDS),
     )
 
 

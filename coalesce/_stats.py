@@ -17,7 +17,9 @@ class CoordinatorStats:
     """A snapshot of a coordinator's counters, enough to see what coalescing saved.
 
     Read it as ``coord.stats``; every read is a new snapshot, so keep one
-    and compare it with a later one to see what happened in between.
+    and compare it with a later one to see what happened in between. The
+    counts always balance: ``requests == answered + failed + cancelled +
+    pending``.
     """
 
     requests: int = 0
@@ -27,7 +29,7 @@ class CoordinatorStats:
     failed: int = 0
     """Requests whose caller got an error (of any kind)."""
     cancelled: int = 0
-    """Requests whose caller was cancelled before an outcome reached it."""
+    """Requests whose caller was cancelled before its outcome reached it."""
     model_calls: int = 0
     """Calls made to the client, of every kind (coalesced, alone, retried)."""
     coalesced_calls: int = 0
@@ -42,6 +44,23 @@ class CoordinatorStats:
     """Input tokens the model reported using, over every call (0 where not reported)."""
     output_tokens: int = 0
     """Output tokens the model reported using, over every call (0 where not reported)."""
+    queue_wait_total: float = 0.0
+    """Seconds requests waited in their queue before being sent, summed."""
+    queue_wait_max: float = 0.0
+    """The longest any request waited in its queue before being sent, in seconds."""
+
+    @property
+    def pending(self) -> int:
+        """Requests accepted that have no outcome yet (queued or in flight)."""
+        return self.requests - self.answered - self.failed - self.cancelled
+
+    @property
+    def queue_wait_mean(self) -> float:
+        """The mean of the seconds a sent request waited in its queue."""
+        sent = (
+            self.model_calls - self.retried_alone + self.coalesced_requests - self.coalesced_calls
+        )
+        return self.queue_wait_total / sent if sent > 0 else 0.0
 
     @property
     def requests_per_call(self) -> float:
@@ -54,9 +73,16 @@ class CoordinatorStats:
         # A request retried alone cost a call of its own after its batch.
         return max(0, self.coalesced_requests - self.coalesced_calls - self.retried_alone)
 
+    def to_counts(self) -> dict[str, Any]:
+        """Return the stored counters alone, by name (what a coordinator keeps and updates)."""
+        counts: dict[str, Any] = _converter.unstructure(self)
+        return counts
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the counters as plain JSON data, e.g. to export as metrics."""
-        data: dict[str, Any] = _converter.unstructure(self)
+        """Return the counters and derived figures as plain JSON data, e.g. to export as metrics."""
+        data = self.to_counts()
+        data["pending"] = self.pending
+        data["queue_wait_mean"] = self.queue_wait_mean
         data["requests_per_call"] = self.requests_per_call
         data["calls_saved"] = self.calls_saved
         return data

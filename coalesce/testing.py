@@ -3,7 +3,7 @@
 :class:`ScriptedClient` is a model that speaks the coalesced wire format: it
 answers every task of a batch (and every lone request) with a text derived
 from that task, so a test can check that each caller got its own answer. It
-records what it was sent, can be slow (in trio time, so ``MockClock`` makes
+records what it was sent, can be slow (in event-loop time, so trio's ``MockClock`` makes
 that free), can fail on demand, and can mangle its replies the way real
 models do. :class:`CannedClient` plays back fixed replies in order, as the
 seed's ``FakeMcpClient`` did.
@@ -25,10 +25,12 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import trio
+import anyio
+import anyio.lowlevel
 from mcp.types import (
     CreateMessageRequestParams,
     CreateMessageResult,
+    CreateMessageResultWithTools,
     SamplingMessage,
     TextContent,
 )
@@ -82,7 +84,7 @@ def text_result(text: str, *, model: str = "scripted-model", **fields: Any) -> C
     )
 
 
-def result_text(result: CreateMessageResult) -> str:
+def result_text(result: CreateMessageResult | CreateMessageResultWithTools) -> str:
     """Return the text of *result* (every text block, joined by newlines)."""
     return reply_text(result)
 
@@ -108,7 +110,7 @@ class ScriptedClient:
     Args:
         answer: Makes a task's answer from its text; by default
             ``"answer to: " + text``.
-        latency: Seconds (trio time) each call takes, or a function of the
+        latency: Seconds (event-loop time) each call takes, or a function of the
             number of tasks in the call.
         model: The model name its replies carry.
         mangle: Rewrites a coalesced reply before it is sent: it gets the
@@ -173,7 +175,7 @@ class ScriptedClient:
         try:
             latency = self.latency
             delay = latency(len(tasks_of(params))) if callable(latency) else latency
-            await trio.sleep(delay)
+            await anyio.sleep(delay)
             if self._failures:
                 raise self._failures.pop(0)
             return self.reply_for(params)
@@ -195,9 +197,15 @@ class CannedClient:
 
     def __init__(
         self,
-        replies: Iterable[str | CreateMessageResult | BaseException] = (),
+        replies: Iterable[
+            str | CreateMessageResult | CreateMessageResultWithTools | BaseException
+        ] = (),
         *,
-        default: str | CreateMessageResult | BaseException | None = None,
+        default: str
+        | CreateMessageResult
+        | CreateMessageResultWithTools
+        | BaseException
+        | None = None,
         model: str = "canned-model",
     ) -> None:
         self._replies = list(replies)
@@ -210,10 +218,12 @@ class CannedClient:
         """How many calls it has received."""
         return len(self.requests)
 
-    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
+    async def create_message(
+        self, params: CreateMessageRequestParams
+    ) -> CreateMessageResult | CreateMessageResultWithTools:
         """Return (or raise) the next scripted reply."""
         self.requests.append(params)
-        await trio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint()
         if self._replies:
             reply = self._replies.pop(0)
         elif self._default is not None:

@@ -1,12 +1,10 @@
-"""Small helpers shared by the coordinator tests."""
+"""Small helpers shared by the coordinator tests, on whichever backend runs them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import trio
-import trio.testing
+import anyio
 from mcp.types import CreateMessageRequestParams
 
 from coalesce import Coordinator
@@ -34,16 +32,10 @@ async def submit_all(
         else:
             outcomes[index] = result_text(result)
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as task_group:
         for index in range(len(requests)):
-            nursery.start_soon(one, index)
+            task_group.start_soon(one, index)
             if stagger:
-                await trio.testing.wait_all_tasks_blocked()
+                await anyio.wait_all_tasks_blocked()
     assert all(outcome is not None for outcome in outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
-
-
-async def run_soon(nursery: trio.Nursery, fn: Callable[[], Awaitable[Any]]) -> None:
-    """Start *fn* in *nursery* and let it run until it blocks."""
-    nursery.start_soon(fn)
-    await trio.testing.wait_all_tasks_blocked()

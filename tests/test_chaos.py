@@ -14,6 +14,7 @@ import json
 import math
 from typing import Any
 
+import anyio
 import trio
 import trio.testing
 from hypothesis import given
@@ -55,6 +56,18 @@ class ChaosClient:
         self.data = data
         self.calm = False
         self.in_flight = 0
+        # What a draw raised once hypothesis' data ran out (its StopTest, a
+        # BaseException): the coordinator would fail only that call with it,
+        # so the client stops drawing and the test re-raises it at the end.
+        self.stopped: BaseException | None = None
+
+    def draw(self, strategy: st.SearchStrategy[Any], label: str) -> Any:
+        if self.stopped is None:
+            try:
+                return self.data.draw(strategy, label=label)
+            except BaseException as exc:
+                self.stopped = exc
+        raise ClientFailure("the test's data ran out")
 
     async def create_message(self, params: CreateMessageRequestParams) -> Any:
         self.in_flight += 1
@@ -68,11 +81,11 @@ class ChaosClient:
         if self.calm:
             behaviour, latency = "ok", 1.0
         else:
-            behaviour = self.data.draw(st.sampled_from(BEHAVIOURS), label="behaviour")
-            latency = self.data.draw(st.floats(0, 20), label="latency")
+            behaviour = self.draw(st.sampled_from(BEHAVIOURS), "behaviour")
+            latency = self.draw(st.floats(0, 20), "latency")
         if behaviour == "hang":
-            await trio.sleep_forever()
-        await trio.sleep(latency)
+            await anyio.sleep_forever()
+        await anyio.sleep(latency)
         if behaviour == "raise":
             raise ClientFailure("chaos")
         if behaviour == "recursion":
@@ -85,21 +98,21 @@ class ChaosClient:
             {"task_index": i, "response": answer_for(text)} for i, text in enumerate(tasks)
         ]
         if behaviour == "garbage":
-            return text_result(self.data.draw(st.text(max_size=50), label="garbage"))
+            return text_result(self.draw(st.text(max_size=50), "garbage"))
         if behaviour == "partial":
-            keep = self.data.draw(
-                st.lists(st.booleans(), min_size=len(entries), max_size=len(entries))
+            keep = self.draw(
+                st.lists(st.booleans(), min_size=len(entries), max_size=len(entries)), "keep"
             )
             entries = [entry for entry, kept in zip(entries, keep, strict=True) if kept]
         if behaviour == "shuffled":
-            entries = self.data.draw(st.permutations(entries), label="shuffled")
+            entries = self.draw(st.permutations(entries), "shuffled")
         if behaviour == "duplicated":
             entries = entries + entries
         if behaviour == "conflicting":
             entries = [*entries, {"task_index": 0, "response": "someone else's answer"}]
         text = json.dumps(entries)
         if behaviour == "truncated":
-            text = text[: self.data.draw(st.integers(0, len(text)), label="cut")]
+            text = text[: self.draw(st.integers(0, len(text)), "cut")]
         if behaviour == "fenced":
             text = f"Here you go:\n```json\n{text}\n```\nAnything else?"
         return text_result(text)
@@ -173,6 +186,8 @@ def test_every_request_ends_in_exactly_one_outcome(data: st.DataObject) -> None:
         assert stats.answered + stats.failed + stats.cancelled == stats.requests <= n + 2
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    if client.stopped is not None:
+        raise client.stopped
     for index, seen in outcomes.items():
         assert len(seen) == 1, f"request {index} ended with {seen!r}"
 

@@ -105,8 +105,8 @@ def test_text_is_taken_from_every_text_block_and_only_text_blocks() -> None:
         ],
         model="m-1",
     )
-    assert reply_text(multi) == first + "\n" + second  # type: ignore[arg-type]
-    results = demux_reply(multi, 2)  # type: ignore[arg-type]
+    assert reply_text(multi) == first + "\n" + second
+    results = demux_reply(multi, 2)
     assert [r.content.text for r in results if isinstance(r, CreateMessageResult)] == ["a", "b"]  # type: ignore[union-attr]
 
 
