@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ._demo import demo
-
 __all__ = ["main"]
 
 DEMO_HELP = """\
@@ -88,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
+        # The demo runs an MCP server and client: import them only to run it.
+        from ._demo import demo  # noqa: PLC0415
+
         return demo(
             tasks=args.tasks,
             window=args.window,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from mcp.types import CreateMessageRequestParams, CreateMessageResult
+from mcp_types import CreateMessageRequestParams, CreateMessageResult
 
 __all__ = ["SamplingClient"]
 

@@ -2,7 +2,7 @@
 
 An in-process ``MCPServer`` has a tool that summarises N documents by asking
 its client for one sampling per document, all at once, through a coordinator
-on :func:`~coalesce.session_client`. The client (a real ``mcp`` ``Client``,
+on :func:`~coalesce.mcp.session_client`. The client (a real ``mcp`` ``Client``,
 protocol 2025-11-25) answers with a scripted model that takes real time:
 ``latency + latency_per_task * tasks`` seconds a call, and serves a few calls
 at a time, as a rate-limited API or a local model does. The tool runs twice,
@@ -23,7 +23,7 @@ import trio
 from mcp.client.client import Client
 from mcp.client.session import ClientRequestContext
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CreateMessageRequestParams, CreateMessageResult
+from mcp_types import CreateMessageRequestParams, CreateMessageResult
 
 from ._coordinator import open_coordinator
 from ._mcp_server import session_client

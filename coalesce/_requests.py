@@ -6,7 +6,7 @@ request (the caller's mistake) from a failure of the call itself.
 
 from __future__ import annotations
 
-from mcp.types import CreateMessageRequestParams
+from mcp_types import CreateMessageRequestParams
 
 __all__ = ["check_request"]
 

@@ -5,8 +5,7 @@ answers every task of a batch (and every lone request) with a text derived
 from that task, so a test can check that each caller got its own answer. It
 records what it was sent, can be slow (in trio time, so ``MockClock`` makes
 that free), can fail on demand, and can mangle its replies the way real
-models do. :class:`CannedClient` plays back fixed replies in order, as the
-seed's ``FakeMcpClient`` did.
+models do. :class:`CannedClient` plays back fixed replies in order.
 
 Example::
 
@@ -26,14 +25,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import trio
-from mcp.types import (
+from mcp_types import (
     CreateMessageRequestParams,
     CreateMessageResult,
     SamplingMessage,
     TextContent,
 )
 
-from ._demux import reply_text
+from . import _text
 from ._prompt import is_coalesced, task_text
 
 __all__ = [
@@ -62,7 +61,8 @@ def text_request(
     """Return a one-message text request: the usual thing a test sends.
 
     Extra keyword arguments (``temperature``, ``model_preferences`` ...) are
-    passed to ``CreateMessageRequestParams``.
+    passed to ``CreateMessageRequestParams``. Outside tests, use
+    :func:`coalesce.text_request`, whose reply length suits a real model.
     """
     return CreateMessageRequestParams(
         messages=[SamplingMessage(role="user", content=TextContent(type="text", text=text))],
@@ -83,8 +83,11 @@ def text_result(text: str, *, model: str = "scripted-model", **fields: Any) -> C
 
 
 def result_text(result: CreateMessageResult) -> str:
-    """Return the text of *result* (every text block, joined by newlines)."""
-    return reply_text(result)
+    """Return the text of *result* (every text block, joined by newlines).
+
+    The same as :func:`coalesce.result_text`.
+    """
+    return _text.result_text(result)
 
 
 def tasks_of(params: CreateMessageRequestParams) -> list[str]:
