@@ -11,7 +11,8 @@ DEMO_HELP = """\
 Run a real MCP round trip twice, without and with coalescing: an in-process
 server's tool asks its client for one sampling per task, all at once, and the
 client answers with a scripted model that takes real time. Prints a progress
-bar for each run and a table of tasks, model calls and wall time.
+bar for each run, a table of tasks, model calls and wall time, and a few
+tasks beside their own answers.
 """
 
 
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.05,
         help="seconds a model call takes per task it carries (default: %(default)s)",
     )
+    demo.add_argument(
+        "--backend",
+        choices=["trio", "asyncio"],
+        default="trio",
+        help="the event loop to run on (default: %(default)s)",
+    )
     return parser
 
 
@@ -96,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_slots=args.model_slots,
             latency=args.latency,
             latency_per_task=args.latency_per_task,
+            backend=args.backend,
         )
     parser.print_help()
     return 2

@@ -66,26 +66,31 @@ async def test_a_caller_cancelled_before_its_lone_request_goes_is_never_sent(
 async def test_an_aborted_coordinator_does_not_send_a_lone_request_it_took(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    # Whether the caller or the body runs first in a scheduler tick is trio's
-    # (random) choice; over a few rounds, the caller enqueues first at least once.
-    messages: set[str] = set()
-    for _ in range(12):
-        fake = CannedClient(default=text_result("a picture"))
+    # Deterministic: the one call slot is held by a slow call, so the lone
+    # request is taken and waits for the slot (no scheduling order can send
+    # it first) when the block raises.
+    model = ScriptedClient(latency=60.0)
+    outcomes: list[str] = []
 
-        async def ask(coord_: Coordinator) -> None:
-            with pytest.raises(CoordinatorClosed) as info:
-                await coord_.create_message(_picture())  # type: ignore[arg-type]
-            messages.add(str(info.value))
+    async def ask(coord_: Coordinator, params: object) -> None:
+        try:
+            await coord_.create_message(params)  # type: ignore[arg-type]
+        except CoordinatorClosed as error:
+            outcomes.append(str(error))
 
-        async with trio.open_nursery() as outside:
-            with pytest.raises(ZeroDivisionError):
-                async with open_coordinator(fake, window=60.0) as coord:
-                    outside.start_soon(ask, coord)
-                    await trio.lowlevel.checkpoint()
-                    raise ZeroDivisionError
-        assert fake.requests == []
-    assert "the coordinator was closed while it was queued" in messages
-    assert messages <= {
+    async with trio.open_nursery() as outside:
+        with pytest.raises(ZeroDivisionError):
+            async with open_coordinator(model, window=0.0, max_concurrent_calls=1) as coord:
+                outside.start_soon(ask, coord, text_request("slow"))
+                await trio.testing.wait_all_tasks_blocked()
+                outside.start_soon(ask, coord, _picture())
+                await trio.testing.wait_all_tasks_blocked()
+                assert (model.calls, model.in_flight) == (1, 1)
+                raise ZeroDivisionError
+    assert [params.messages[0].content for params in model.requests] == [
+        text_request("slow").messages[0].content
+    ]
+    assert sorted(outcomes) == [
+        "the coordinator was closed while it was in flight",
         "the coordinator was closed while it was queued",
-        "the coordinator is closed; open a new one to send requests",
-    }
+    ]
