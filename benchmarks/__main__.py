@@ -14,13 +14,11 @@ import platform
 import sys
 import time
 from collections import defaultdict
+from importlib.metadata import version
 from pathlib import Path
 
-import mcp
-import pydantic
-import trio
-
 from .demux import measure_demux
+from .importtime import TARGET_MS, importtime_table, measure_imports
 from .memory import measure_memory
 from .overhead import measure_overhead
 from .report import table
@@ -163,7 +161,23 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
 
-    # 6. Plots and the results file.
+    # 6. Import time.
+    imports = measure_imports(repeat=3 if args.quick else 7)
+    section(
+        "Import time (fresh interpreter per import, best run)",
+        importtime_table(imports),
+    )
+    by_module = {cost.module: cost.ms for cost in imports}
+    extra = by_module["coalesce"] - by_module["mcp.types"]
+    checks.append(
+        Check(
+            f"import: `import coalesce` costs <= {TARGET_MS:.0f} ms more than `import mcp.types`",
+            f"{extra:+.0f} ms",
+            extra <= TARGET_MS,
+        )
+    )
+
+    # 7. Plots and the results file.
     if not args.no_plots:
         written = plot_all_safely(cells, loads, args.out)
         if written:
@@ -195,8 +209,8 @@ def write_results(args: argparse.Namespace, sections: list[str]) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     header = (
         ".. Written by `nox -s bench` (python -m benchmarks); do not edit by hand.\n\n"
-        f"Python {platform.python_version()}, trio {trio.__version__}, "
-        f"pydantic {pydantic.VERSION}, mcp {getattr(mcp, '__version__', '?')}, "
+        f"Python {platform.python_version()}, trio {version('trio')}, "
+        f"pydantic {version('pydantic')}, mcp {version('mcp')}, "
         f"on {platform.machine()}.\n\n"
     )
     (args.out / "results.rst").write_text(header + "\n".join(sections))
