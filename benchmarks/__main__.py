@@ -59,17 +59,17 @@ def sweep_table(seeds: int, first: int) -> str:
             passed[check.target] += check.ok
     rows = [(target, f"{passed[target]}/{seeds}") for target in order if passed[target] < seeds]
     held = len(order) - len(rows)
-    note = f"\n\nThe other {held} targets held on every seed."
+    note = f"\n\nThe other {held} targets held on every random seed."
     if not rows:
-        return f"Every one of the {held} targets held on every seed."
-    return table(("target", "seeds passing"), rows) + note
+        return f"Every one of the {held} targets held on every random seed."
+    return table(("target", "random seeds passing"), rows) + note
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
     parser.add_argument(
-        "--sweep", type=int, default=20, help="seeds for the robustness table (0: skip)"
+        "--sweep", type=int, default=20, help="random seeds for the robustness table (0: skip)"
     )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 10k pending")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     loads = workloads(args.seed)
     cells = run_all(args.seed)
     section(
-        f"Policy simulation (virtual time, seed {args.seed})",
+        f"Policy simulation (virtual time, random seed {args.seed})",
         "Latency from request to answer; p50/p95 by nearest rank; prompt characters are\n"
         "system prompt plus messages, over every call the model received.\n\n" + sim_table(cells),
     )
@@ -96,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         body = sweep_table(args.sweep, args.seed)
         section(
-            f"Robustness: the simulation's targets over seeds {args.seed}..."
+            f"Robustness: the simulation's targets over random seeds {args.seed}..."
             f"{args.seed + args.sweep - 1}",
             "Informational: how often each target holds when the Poisson arrivals are drawn\n"
-            "again. Only the run above (one seed) is checked.\n\n" + body,
+            "again. Only the run above (one random seed) is checked.\n\n" + body,
         )
 
     # 3. CPU overhead.
