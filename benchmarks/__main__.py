@@ -14,13 +14,11 @@ import platform
 import sys
 import time
 from collections import defaultdict
+from importlib.metadata import version
 from pathlib import Path
 
-import mcp
-import pydantic
-import trio
-
 from .demux import measure_demux
+from .importtime import TARGET_MS, importtime_table, measure_imports
 from .memory import measure_memory
 from .overhead import measure_overhead
 from .report import table
@@ -61,17 +59,17 @@ def sweep_table(seeds: int, first: int) -> str:
             passed[check.target] += check.ok
     rows = [(target, f"{passed[target]}/{seeds}") for target in order if passed[target] < seeds]
     held = len(order) - len(rows)
-    note = f"\n\nThe other {held} targets held on every seed."
+    note = f"\n\nThe other {held} targets held on every random seed."
     if not rows:
-        return f"Every one of the {held} targets held on every seed."
-    return table(("target", "seeds passing"), rows) + note
+        return f"Every one of the {held} targets held on every random seed."
+    return table(("target", "random seeds passing"), rows) + note
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
     parser.add_argument(
-        "--sweep", type=int, default=20, help="seeds for the robustness table (0: skip)"
+        "--sweep", type=int, default=20, help="random seeds for the robustness table (0: skip)"
     )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 10k pending")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -89,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     loads = workloads(args.seed)
     cells = run_all(args.seed)
     section(
-        f"Policy simulation (virtual time, seed {args.seed})",
+        f"Policy simulation (virtual time, random seed {args.seed})",
         "Latency from request to answer; p50/p95 by nearest rank; prompt characters are\n"
         "system prompt plus messages, over every call the model received.\n\n" + sim_table(cells),
     )
@@ -98,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         body = sweep_table(args.sweep, args.seed)
         section(
-            f"Robustness: the simulation's targets over seeds {args.seed}..."
+            f"Robustness: the simulation's targets over random seeds {args.seed}..."
             f"{args.seed + args.sweep - 1}",
             "Informational: how often each target holds when the Poisson arrivals are drawn\n"
-            "again. Only the run above (one seed) is checked.\n\n" + body,
+            "again. Only the run above (one random seed) is checked.\n\n" + body,
         )
 
     # 3. CPU overhead.
@@ -163,7 +161,23 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
 
-    # 6. Plots and the results file.
+    # 6. Import time.
+    imports = measure_imports(repeat=3 if args.quick else 7)
+    section(
+        "Import time (fresh interpreter per import, best run)",
+        importtime_table(imports),
+    )
+    by_module = {cost.module: cost.ms for cost in imports}
+    extra = by_module["coalesce"] - by_module["mcp.types"]
+    checks.append(
+        Check(
+            f"import: `import coalesce` costs <= {TARGET_MS:.0f} ms more than `import mcp.types`",
+            f"{extra:+.0f} ms",
+            extra <= TARGET_MS,
+        )
+    )
+
+    # 7. Plots and the results file.
     if not args.no_plots:
         written = plot_all_safely(cells, loads, args.out)
         if written:
@@ -195,8 +209,8 @@ def write_results(args: argparse.Namespace, sections: list[str]) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     header = (
         ".. Written by `nox -s bench` (python -m benchmarks); do not edit by hand.\n\n"
-        f"Python {platform.python_version()}, trio {trio.__version__}, "
-        f"pydantic {pydantic.VERSION}, mcp {getattr(mcp, '__version__', '?')}, "
+        f"Python {platform.python_version()}, trio {version('trio')}, "
+        f"pydantic {version('pydantic')}, mcp {version('mcp')}, "
         f"on {platform.machine()}.\n\n"
     )
     (args.out / "results.rst").write_text(header + "\n".join(sections))

@@ -55,7 +55,7 @@ def expected_answer(task: str) -> str:
 
 
 def is_batch(params: CreateMessageRequestParams) -> bool:
-    """Tell whether *params* is a coalesced request (seed's or coalesce's)."""
+    """Tell whether *params* is a coalesced request (the Rust coordinator's or coalesce's)."""
     return bool(params.system_prompt and params.system_prompt.startswith(_BATCH_MARKER))
 
 

@@ -10,7 +10,7 @@ __all__ = ["plot_all"]
 
 _COLORS = {
     "direct": "#7f7f7f",
-    "seed": "#d62728",
+    "rust": "#d62728",
     "coalesce": "#1f77b4",
     "coalesce-idle": "#2ca02c",
 }

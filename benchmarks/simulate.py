@@ -23,7 +23,7 @@ from coalesce import SamplingClient, open_coordinator
 from coalesce.testing import result_text, text_request
 
 from .model import SimulatedModel, expected_answer, percentile, request_text
-from .seed_policy import open_seed_coordinator
+from .rust_policy import open_rust_coordinator
 
 __all__ = [
     "MODEL_KINDS",
@@ -118,8 +118,8 @@ async def _direct(model: SimulatedModel) -> AsyncIterator[SamplingClient]:
     yield model
 
 
-def _seed(model: SimulatedModel) -> AbstractAsyncContextManager[SamplingClient]:
-    return open_seed_coordinator(model, window=WINDOW, max_batch=MAX_BATCH)
+def _rust(model: SimulatedModel) -> AbstractAsyncContextManager[SamplingClient]:
+    return open_rust_coordinator(model, window=WINDOW, max_batch=MAX_BATCH)
 
 
 def _coalesce(model: SimulatedModel) -> AbstractAsyncContextManager[SamplingClient]:
@@ -138,7 +138,9 @@ def _coalesce_idle(model: SimulatedModel) -> AbstractAsyncContextManager[Samplin
 
 POLICIES = (
     Policy("direct", "direct calls, no coalescing", _direct),
-    Policy("seed", f"seed's policy (window {WINDOW:g}, max_batch {MAX_BATCH})", _seed),
+    Policy(
+        "rust", f"the Rust coordinator's policy (window {WINDOW:g}, max_batch {MAX_BATCH})", _rust
+    ),
     Policy("coalesce", f"coalesce (window {WINDOW:g}, max_batch {MAX_BATCH})", _coalesce),
     Policy(
         "coalesce-idle",
@@ -265,7 +267,7 @@ def check_targets(cells: list[Cell]) -> list[Check]:
     for workload, model, by in _cells(cells):
         where = f"{workload}/{model}"
         if workload == "burst":
-            for name in ("seed", "coalesce", "coalesce-idle"):
+            for name in ("rust", "coalesce", "coalesce-idle"):
                 cell = by[name]
                 want = math.ceil(cell.requests / MAX_BATCH)
                 checks.append(
@@ -275,37 +277,37 @@ def check_targets(cells: list[Cell]) -> list[Check]:
                         cell.calls == want,
                     )
                 )
-        seed, co, idle, direct = by["seed"], by["coalesce"], by["coalesce-idle"], by["direct"]
+        rust, co, idle, direct = by["rust"], by["coalesce"], by["coalesce-idle"], by["direct"]
         checks += [
             Check(
-                f"{where}: coalesce makes no more calls than seed",
-                f"{co.calls} vs {seed.calls}",
-                co.calls <= seed.calls,
+                f"{where}: coalesce makes no more calls than rust",
+                f"{co.calls} vs {rust.calls}",
+                co.calls <= rust.calls,
             ),
             Check(
-                f"{where}: coalesce p50 <= seed's",
-                f"{co.p50:.2f} vs {seed.p50:.2f} s",
-                co.p50 <= seed.p50 + _EPS,
+                f"{where}: coalesce p50 <= rust's",
+                f"{co.p50:.2f} vs {rust.p50:.2f} s",
+                co.p50 <= rust.p50 + _EPS,
             ),
             Check(
-                f"{where}: coalesce p95 <= seed's",
-                f"{co.p95:.2f} vs {seed.p95:.2f} s",
-                co.p95 <= seed.p95 + _EPS,
+                f"{where}: coalesce p95 <= rust's",
+                f"{co.p95:.2f} vs {rust.p95:.2f} s",
+                co.p95 <= rust.p95 + _EPS,
             ),
             Check(
-                f"{where}: coalesce-idle p50 <= seed's",
-                f"{idle.p50:.2f} vs {seed.p50:.2f} s",
-                idle.p50 <= seed.p50 + _EPS,
+                f"{where}: coalesce-idle p50 <= rust's",
+                f"{idle.p50:.2f} vs {rust.p50:.2f} s",
+                idle.p50 <= rust.p50 + _EPS,
             ),
             Check(
-                f"{where}: coalesce-idle p95 <= seed's",
-                f"{idle.p95:.2f} vs {seed.p95:.2f} s",
-                idle.p95 <= seed.p95 + _EPS,
+                f"{where}: coalesce-idle p95 <= rust's",
+                f"{idle.p95:.2f} vs {rust.p95:.2f} s",
+                idle.p95 <= rust.p95 + _EPS,
             ),
             Check(
-                f"{where}: coalesce-idle makes at most 2x seed's calls",
-                f"{idle.calls} vs {seed.calls} ({idle.calls / seed.calls:.2f}x)",
-                idle.calls <= 2 * seed.calls,
+                f"{where}: coalesce-idle makes at most 2x rust's calls",
+                f"{idle.calls} vs {rust.calls} ({idle.calls / rust.calls:.2f}x)",
+                idle.calls <= 2 * rust.calls,
             ),
         ]
         if workload == "burst" and model == "parallel":

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ._demo import demo
-
 __all__ = ["main"]
 
 DEMO_HELP = """\
 Run a real MCP round trip twice, without and with coalescing: an in-process
 server's tool asks its client for one sampling per task, all at once, and the
 client answers with a scripted model that takes real time. Prints a progress
-bar for each run and a table of tasks, model calls and wall time.
+bar for each run, a table of tasks, model calls and wall time, and a few
+tasks beside their own answers.
 """
 
 
@@ -80,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.05,
         help="seconds a model call takes per task it carries (default: %(default)s)",
     )
+    demo.add_argument(
+        "--backend",
+        choices=["trio", "asyncio"],
+        default="trio",
+        help="the event loop to run on (default: %(default)s)",
+    )
     return parser
 
 
@@ -88,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
+        # The demo runs an MCP server and client: import them only to run it.
+        from ._demo import demo  # noqa: PLC0415
+
         return demo(
             tasks=args.tasks,
             window=args.window,
@@ -95,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_slots=args.model_slots,
             latency=args.latency,
             latency_per_task=args.latency_per_task,
+            backend=args.backend,
         )
     parser.print_help()
     return 2

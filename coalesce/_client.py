@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from mcp.types import CreateMessageRequestParams, CreateMessageResult, CreateMessageResultWithTools
+from mcp_types import CreateMessageRequestParams, CreateMessageResult, CreateMessageResultWithTools
 
 __all__ = ["SamplingClient"]
 

@@ -37,7 +37,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import sniffio
-from mcp.types import (
+from mcp_types import (
     CreateMessageRequestParams,
     CreateMessageResult,
     CreateMessageResultWithTools,

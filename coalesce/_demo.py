@@ -2,12 +2,15 @@
 
 An in-process ``MCPServer`` has a tool that summarises N documents by asking
 its client for one sampling per document, all at once, through a coordinator
-on :func:`~coalesce.session_client`. The client (a real ``mcp`` ``Client``,
+on :func:`~coalesce.mcp.session_client`. The client (a real ``mcp`` ``Client``,
 protocol 2025-11-25) answers with a scripted model that takes real time:
 ``latency + latency_per_task * tasks`` seconds a call, and serves a few calls
 at a time, as a rate-limited API or a local model does. The tool runs twice,
 with ``max_batch=1`` (coalescing off) and with the chosen ``max_batch``, and
-the demo prints what each run cost.
+the demo prints what each run cost and a few tasks' own answers.
+
+The tool's body, :func:`summarise_documents`, is also the one that
+``examples/server_side.py`` serves and ``tests/mcp/test_server_side.py`` tests.
 """
 
 from __future__ import annotations
@@ -15,21 +18,35 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from typing import Literal, TextIO
 
+import anyio
 import attrs
-import trio
 from mcp.client.client import Client
 from mcp.client.session import ClientRequestContext
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CreateMessageRequestParams, CreateMessageResult
+from mcp.server.session import ServerSession
+from mcp_types import CreateMessageRequestParams, CreateMessageResult
 
 from ._coordinator import open_coordinator
 from ._mcp_server import session_client
-from .testing import ScriptedClient, result_text, text_request
+from ._text import result_text, text_request
+from .testing import ScriptedClient
 
-__all__ = ["DemoRun", "format_table", "run_demo"]
+__all__ = [
+    "BACKENDS",
+    "DemoRun",
+    "format_answers",
+    "format_table",
+    "run_demo",
+    "summarise_documents",
+    "summary_request",
+]
+
+Backend = Literal["trio", "asyncio"]
+BACKENDS: tuple[Backend, ...] = ("trio", "asyncio")
+"""The event loops the demo can run on (``--backend``)."""
 
 BAR_WIDTH = 30
 """Characters in the progress bar."""
@@ -49,6 +66,8 @@ class DemoRun:
     """Wall time of the tool call, in seconds."""
     correct: int
     """Tasks that got their own document's summary."""
+    samples: tuple[tuple[str, str], ...] = ()
+    """A few tasks' ``(document, answer)``: the first, one in the middle, the last."""
 
 
 class Progress:
@@ -85,6 +104,53 @@ class Progress:
         self.out.flush()
 
 
+def summary_request(document: str) -> CreateMessageRequestParams:
+    """The sampling request that asks for one document's summary."""
+    return text_request(document, system="Summarise the document in one sentence.", max_tokens=200)
+
+
+async def summarise_documents(
+    session: ServerSession,
+    documents: Sequence[str],
+    *,
+    window: float = 0.05,
+    max_batch: int = 10,
+    request: Callable[[str], CreateMessageRequestParams] = summary_request,
+    on_answer: Callable[[], object] | None = None,
+) -> list[str]:
+    """Summarise every document, one sampling request each, coalesced by a coordinator.
+
+    The body of a fan-out tool: it sends ``request(document)`` for every
+    document at once over *session* (``ctx.session`` in an ``MCPServer``
+    tool), through one coordinator, so the client sees ``ceil(N /
+    max_batch)`` sampling requests. It returns each document's summary, or
+    ``"(no summary: <error type>: <error>)"`` for a task that got an error
+    (the other tasks go on). *on_answer* is called as each task finishes.
+    """
+    summaries = [""] * len(documents)
+    # One coordinator per tool call: its client sends to this call's session
+    # only, so two client sessions never share a batch.
+    client = session_client(session)
+    async with open_coordinator(client, window=window, max_batch=max_batch) as coord:
+
+        async def summarise(index: int) -> None:
+            try:
+                result = await coord.create_message(request(documents[index]))
+            # This task's own error (the others go on): a CoalesceError, or the
+            # client's own exception (e.g. MCPError) when the request went alone.
+            except Exception as error:
+                summaries[index] = f"(no summary: {type(error).__name__}: {error})"
+            else:
+                summaries[index] = result_text(result)
+            if on_answer is not None:
+                on_answer()
+
+        async with anyio.create_task_group() as tasks:
+            for index in range(len(documents)):
+                tasks.start_soon(summarise, index)
+    return summaries
+
+
 def build_server(progress: Callable[[], Progress], window: float) -> MCPServer:
     """The demo's server: one tool that fans out a sampling request per document."""
     server = MCPServer("coalesce-demo")
@@ -93,25 +159,9 @@ def build_server(progress: Callable[[], Progress], window: float) -> MCPServer:
     async def summarise_all(documents: list[str], max_batch: int, ctx: Context) -> list[str]:
         """Summarise each document, one sampling request each, through a coordinator."""
         bar = progress()
-        summaries = [""] * len(documents)
-        client = session_client(ctx.session)
-        async with open_coordinator(client, window=window, max_batch=max_batch) as coord:
-
-            async def summarise(index: int) -> None:
-                try:
-                    result = await coord.create_message(text_request(documents[index]))
-                # This task's own error: a CoalesceError, or the client's own
-                # exception when the request happened to go alone.
-                except Exception as error:
-                    summaries[index] = f"(no summary: {error})"
-                else:
-                    summaries[index] = result_text(result)
-                bar.advance()
-
-            async with trio.open_nursery() as nursery:
-                for index in range(len(documents)):
-                    nursery.start_soon(summarise, index)
-        return summaries
+        return await summarise_documents(
+            ctx.session, documents, window=window, max_batch=max_batch, on_answer=bar.advance
+        )
 
     return server
 
@@ -132,7 +182,7 @@ async def run_demo(
         lambda text: f"summary of {text}",
         latency=lambda n: latency + latency_per_task * n,
     )
-    slots = trio.CapacityLimiter(model_slots if model_slots > 0 else math.inf)
+    slots = anyio.CapacityLimiter(model_slots if model_slots > 0 else math.inf)
 
     async def sampling_callback(
         context: ClientRequestContext, params: CreateMessageRequestParams
@@ -165,7 +215,9 @@ async def run_demo(
                 summary == f"summary of {document}"
                 for summary, document in zip(summaries, documents, strict=True)
             )
-            runs.append(DemoRun(label, tasks, model.calls - before, seconds, correct))
+            picks = sorted({0, tasks // 2, tasks - 1})
+            samples = tuple((documents[index], summaries[index]) for index in picks)
+            runs.append(DemoRun(label, tasks, model.calls - before, seconds, correct, samples))
     return runs
 
 
@@ -179,6 +231,13 @@ def format_table(runs: list[DemoRun]) -> str:
     return "\n".join([header, *rows])
 
 
+def format_answers(run: DemoRun) -> str:
+    """Return a few of *run*'s tasks beside their own answers, one per line."""
+    width = max((len(document) for document, _ in run.samples), default=0)
+    lines = [f"  {document:<{width}}  ->  {answer}" for document, answer in run.samples]
+    return "\n".join([f"Each task gets its own answer ({run.label}), for example:", *lines])
+
+
 def demo(
     *,
     tasks: int,
@@ -187,12 +246,14 @@ def demo(
     model_slots: int,
     latency: float,
     latency_per_task: float,
+    backend: Backend = "trio",
     out: TextIO | None = None,
 ) -> int:
-    """Run the demo, print the progress bars and the table; return an exit status.
+    """Run the demo, print the progress bars, the table and a few answers; return an exit status.
 
-    *out* is where it all goes (standard output by default, looked up when
-    called so that a redirected ``sys.stdout`` is honoured).
+    *backend* is the event loop it runs on (``anyio.run``'s). *out* is where
+    it all goes (standard output by default, looked up when called so that a
+    redirected ``sys.stdout`` is honoured).
     """
     stream: TextIO = sys.stdout if out is None else out
     slots = "unlimited" if model_slots <= 0 else str(model_slots)
@@ -213,8 +274,8 @@ def demo(
             out=stream,
         )
 
-    runs = trio.run(both_runs)
-    stream.write("\n" + format_table(runs) + "\n")
+    runs = anyio.run(both_runs, backend=backend)
+    stream.write("\n" + format_table(runs) + "\n\n" + format_answers(runs[-1]) + "\n")
     wrong = [run for run in runs if run.correct != run.tasks]
     for run in wrong:
         stream.write(f"{run.label}: {run.tasks - run.correct} tasks did not get their own answer\n")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from mcp.types import CreateMessageResult, CreateMessageResultWithTools, TextContent
+from mcp_types import CreateMessageResult, CreateMessageResultWithTools, TextContent
 
 from ._errors import TaskError, excerpt
 from ._jsonscan import Ending, NotFound, RepeatedKeys, Work, read_array

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable
 
 from mcp.client.session import ClientRequestContext, SamplingFnT
 from mcp.shared.exceptions import MCPError
-from mcp.types import (
+from mcp_types import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     CreateMessageRequestParams,

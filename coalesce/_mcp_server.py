@@ -22,7 +22,7 @@ from mcp.server.mcpserver import Resolve, Sample
 from mcp.server.session import ServerSession
 from mcp.server.validation import validate_sampling_tools, validate_tool_use_result_messages
 from mcp.shared.message import ServerMessageMetadata
-from mcp.types import (
+from mcp_types import (
     CreateMessageRequest,
     CreateMessageRequestParams,
     CreateMessageResult,
@@ -160,7 +160,7 @@ def sample_batch(requests: RequestsFn) -> Resolve:
     name, the ``Context``, other ``Resolve`` parameters). The marker's
     resolver coalesces them with :func:`~coalesce.build_batch_request` into a
     single ``Sample`` (a lone request goes as it is, and no request at all
-    asks nothing), and the parameter receives a :data:`~coalesce.BatchAnswers` list:
+    asks nothing), and the parameter receives a :data:`~coalesce.mcp.BatchAnswers` list:
     ``answers[i]`` is request *i*'s own ``CreateMessageResult``, or the
     :class:`~coalesce.TaskError` saying why the model's reply had no usable
     answer for it (see :func:`~coalesce.demux_reply`). A failed sampling

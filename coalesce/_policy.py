@@ -15,7 +15,7 @@ from collections.abc import Hashable
 from typing import Any
 
 import attrs
-from mcp.types import CreateMessageRequestParams
+from mcp_types import CreateMessageRequestParams
 
 from ._prompt import SHARED_FIELDS, is_batchable
 

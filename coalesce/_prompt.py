@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from json.encoder import encode_basestring
 
-from mcp.types import (
+from mcp_types import (
     CreateMessageRequestParams,
     SamplingMessage,
     TextContent,

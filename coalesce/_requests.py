@@ -8,7 +8,7 @@ anything in them, so every field the library reads is checked here, once.
 
 from __future__ import annotations
 
-from mcp.types import CreateMessageRequestParams, SamplingMessage
+from mcp_types import CreateMessageRequestParams, SamplingMessage
 
 __all__ = ["check_request"]
 

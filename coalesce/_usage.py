@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.types import CreateMessageResult, CreateMessageResultWithTools
+from mcp_types import CreateMessageResult, CreateMessageResultWithTools
 
 __all__ = ["USAGE_META_KEY", "read_usage", "usage_meta"]
 

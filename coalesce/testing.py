@@ -5,8 +5,7 @@ answers every task of a batch (and every lone request) with a text derived
 from that task, so a test can check that each caller got its own answer. It
 records what it was sent, can be slow (in event-loop time, so trio's ``MockClock`` makes
 that free), can fail on demand, and can mangle its replies the way real
-models do. :class:`CannedClient` plays back fixed replies in order, as the
-seed's ``FakeMcpClient`` did.
+models do. :class:`CannedClient` plays back fixed replies in order.
 
 Example::
 
@@ -27,7 +26,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-from mcp.types import (
+from mcp_types import (
     CreateMessageRequestParams,
     CreateMessageResult,
     CreateMessageResultWithTools,
@@ -35,7 +34,7 @@ from mcp.types import (
     TextContent,
 )
 
-from ._demux import reply_text
+from . import _text
 from ._prompt import is_coalesced, task_text
 
 __all__ = [
@@ -64,7 +63,8 @@ def text_request(
     """Return a one-message text request: the usual thing a test sends.
 
     Extra keyword arguments (``temperature``, ``model_preferences`` ...) are
-    passed to ``CreateMessageRequestParams``.
+    passed to ``CreateMessageRequestParams``. Outside tests, use
+    :func:`coalesce.text_request`, whose reply length suits a real model.
     """
     return CreateMessageRequestParams(
         messages=[SamplingMessage(role="user", content=TextContent(type="text", text=text))],
@@ -85,8 +85,11 @@ def text_result(text: str, *, model: str = "scripted-model", **fields: Any) -> C
 
 
 def result_text(result: CreateMessageResult | CreateMessageResultWithTools) -> str:
-    """Return the text of *result* (every text block, joined by newlines)."""
-    return reply_text(result)
+    """Return the text of *result* (every text block, joined by newlines).
+
+    The same as :func:`coalesce.result_text`.
+    """
+    return _text.result_text(result)
 
 
 def tasks_of(params: CreateMessageRequestParams) -> list[str]:

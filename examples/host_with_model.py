@@ -5,7 +5,7 @@ one answer per question, all at once. The host answers those sampling
 requests through a coalescing coordinator in front of a model adapter, so the
 questions reach the model as one call.
 
-Run from the repository root::
+Run from the repository root (``--help`` for the options)::
 
     python examples/host_with_model.py            # Anthropic
     python examples/host_with_model.py openai     # OpenAI
@@ -18,10 +18,10 @@ offline and free.
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import trio
@@ -113,5 +113,23 @@ async def main(api: str) -> None:
     )
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Return the command line's options."""
+    parser = argparse.ArgumentParser(
+        description="Answer a quiz through an MCP host whose sampling requests share model "
+        "calls. With the API's key in the environment it calls the real API; without, a "
+        "local fake API server, offline and free.",
+    )
+    parser.add_argument(
+        "api",
+        nargs="?",
+        choices=["anthropic", "openai"],
+        default="anthropic",
+        help="the model API to answer with: anthropic (key: ANTHROPIC_API_KEY) or openai "
+        "(key: OPENAI_API_KEY) (default: %(default)s)",
+    )
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    trio.run(main, sys.argv[1] if len(sys.argv) > 1 else "anthropic")
+    trio.run(main, parse_args().api)

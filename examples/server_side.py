@@ -8,11 +8,12 @@ server's two tools and prints how many sampling requests the client saw.
 The server has one tool per way a tool can sample:
 
 * ``summarise_all`` fans out one request per document through a coordinator
-  on :func:`coalesce.session_client`: the client sees ``ceil(N / max_batch)``
-  requests. It needs a connection that carries standalone server-to-client
+  on :func:`coalesce.mcp.session_client`: the client sees ``ceil(N / max_batch)``
+  requests; its body is the demo's (``summarise_documents`` in
+  ``coalesce/_demo.py``). It needs a connection that carries standalone server-to-client
   requests (protocol 2025-11-25, ``mode="legacy"``).
 * ``summarise_all_at_once`` asks for every summary with one
-  :func:`coalesce.sample_batch` resolver: one request, in either protocol.
+  :func:`coalesce.mcp.sample_batch` resolver: one request, in either protocol.
 """
 
 from __future__ import annotations
@@ -28,58 +29,22 @@ from mcp.client.client import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import (
-    CreateMessageRequestParams,
-    CreateMessageResult,
-    SamplingMessage,
-    TextContent,
-)
+from mcp_types import CreateMessageRequestParams, CreateMessageResult
 
-from coalesce import (
-    BatchAnswers,
-    TaskError,
-    open_coordinator,
-    sample_batch,
-    session_client,
-)
-from coalesce.testing import ScriptedClient, result_text
+from coalesce import BatchAnswers, TaskError, result_text, sample_batch
+from coalesce._demo import summarise_documents, summary_request
+from coalesce.testing import ScriptedClient
 
 server = MCPServer("summariser")
-
-
-def summary_request(document: str) -> CreateMessageRequestParams:
-    """The sampling request that asks for one document's summary."""
-    message = SamplingMessage(role="user", content=TextContent(type="text", text=document))
-    return CreateMessageRequestParams(
-        messages=[message],
-        system_prompt="Summarise the document in one sentence.",
-        max_tokens=200,
-    )
 
 
 @server.tool()
 async def summarise_all(documents: list[str], ctx: Context, max_batch: int = 10) -> list[str]:
     """Summarise every document, one sampling request each, coalesced by a coordinator."""
-    summaries = [""] * len(documents)
-    # One coordinator per tool call: its client sends to this call's session
-    # only, so two client sessions never share a batch.
-    client = session_client(ctx.session)
-    async with open_coordinator(client, window=0.05, max_batch=max_batch) as coord:
-
-        async def summarise(index: int) -> None:
-            try:
-                result = await coord.create_message(summary_request(documents[index]))
-            # This task's own error (the others go on): a CoalesceError, or the
-            # client's own exception (e.g. MCPError) when the request went alone.
-            except Exception as error:
-                summaries[index] = f"(no summary: {error})"
-            else:
-                summaries[index] = result_text(result)
-
-        async with trio.open_nursery() as nursery:
-            for index in range(len(documents)):
-                nursery.start_soon(summarise, index)
-    return summaries
+    # The same fan-out the demo (`python -m coalesce demo`) runs: one
+    # coordinator on this call's session, one request per document, all at
+    # once, and each document's summary or its own error back.
+    return await summarise_documents(ctx.session, documents, max_batch=max_batch)
 
 
 async def summary_requests(documents: list[str]) -> list[CreateMessageRequestParams]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from coalesce.__main__ import main
+from coalesce.__main__ import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,3 +104,32 @@ def test_the_demo_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["demo", "--tasks", "0"])
     assert "must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_the_demo_shows_a_few_tasks_beside_their_own_answers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--tasks", "5", "--latency", "0", "--latency-per-task", "0"]) == 0
+    out = capsys.readouterr().out
+    answers = out[out.index("Each task gets its own answer") :].splitlines()
+    assert answers == [
+        "Each task gets its own answer (with coalescing), for example:",
+        "  document 0  ->  summary of document 0",
+        "  document 2  ->  summary of document 2",
+        "  document 4  ->  summary of document 4",
+    ]
+
+
+def test_the_demo_runs_on_the_backend_it_is_given(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["demo", "--tasks", "3", "--max-batch", "3", "--latency", "0", "--latency-per-task", "0"]
+    assert main([*argv, "--backend", "trio"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert rows == {"without coalescing": (3, 3), "with coalescing": (3, 1)}
+
+
+def test_the_demo_offers_trio_and_asyncio() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).backend == "trio"
+    assert parser.parse_args(["demo", "--backend", "asyncio"]).backend == "asyncio"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--backend", "curio"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,19 @@ def test_example_runs(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 EXPECTED_OUTPUT = {
-    "quickstart": "20 tasks answered with 2 model calls\n",
+    "quickstart": "20 tasks answered with 2 model calls\ntask 7 got 'TASK 7'\n",
     "tutorial": "20 summaries from 2 sampling requests\nIn short: document 7.\n",
 }
 
 
 def test_there_are_examples() -> None:
     assert EXAMPLES
+
+
+def test_the_readme_shows_the_quickstart_program_whole() -> None:
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```$", readme, re.MULTILINE | re.DOTALL)
+    assert blocks == [(root / "docs" / "examples" / "quickstart.py").read_text()]
+    assert "docs/examples/quickstart.py" in readme
+    assert "pip install coalesce-llm" in readme

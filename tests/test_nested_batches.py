@@ -11,7 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from coalesce import build_batch_request, is_batchable, open_coordinator
+from coalesce import build_batch_request, open_coordinator
+from coalesce._prompt import is_batchable
 from coalesce.testing import ScriptedClient, result_text, text_request
 
 

@@ -8,8 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coalesce import CoordinatorOptions, FlushReason
-from coalesce._policy import compatibility_key, fits, flush_reason
+from coalesce._policy import (
+    CoordinatorOptions,
+    FlushReason,
+    compatibility_key,
+    fits,
+    flush_reason,
+)
 from coalesce.testing import text_request
 
 options_strategy = st.builds(

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import trio
 
-from coalesce import open_coordinator
-from coalesce.testing import ScriptedClient, result_text, text_request
+from coalesce import open_coordinator, result_text, text_request
+from coalesce.testing import ScriptedClient
 
 
 async def main() -> None:
@@ -28,7 +28,7 @@ async def main() -> None:
                 nursery.start_soon(ask, index)
 
         print(f"{len(answers)} tasks answered with {coord.stats.model_calls} model calls")
-        assert answers[7] == "TASK 7"
+        print(f"task 7 got {answers[7]!r}")
 
 
 if __name__ == "__main__":

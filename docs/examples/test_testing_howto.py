@@ -1,6 +1,9 @@
 """Testing code that uses a coordinator, with the fakes in ``coalesce.testing``.
 
-These are pytest-trio tests, collected and run by the project's test suite.
+These are pytest-trio tests: with ``trio_mode = true`` in the pytest
+configuration, every ``async def test_*`` runs under trio. The project's test
+suite collects and runs them, and runs them once more copied out of the
+repository with only that configuration beside them.
 """
 
 from __future__ import annotations
@@ -8,16 +11,16 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from coalesce import open_coordinator
-from coalesce.testing import ScriptedClient, is_coalesced, result_text, tasks_of, text_request
+from coalesce import SamplingClient, open_coordinator, result_text, text_request
+from coalesce.testing import ScriptedClient, is_coalesced, tasks_of
 
 
-async def summarise_all(coord: object, documents: list[str]) -> list[str]:
-    """The code under test: summarise every document concurrently."""
+async def summarise_all(model: SamplingClient, documents: list[str]) -> list[str]:
+    """The code under test: summarise every document concurrently, through *model*."""
     summaries = [""] * len(documents)
 
     async def one(index: int) -> None:
-        result = await coord.create_message(text_request(f"Summarise: {documents[index]}"))  # type: ignore[attr-defined]
+        result = await model.create_message(text_request(f"Summarise: {documents[index]}"))
         summaries[index] = result_text(result)
 
     async with trio.open_nursery() as nursery:

@@ -9,28 +9,14 @@ import trio
 from mcp.client.client import Client
 from mcp.client.session import ClientRequestContext
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import (
-    CreateMessageRequestParams,
-    CreateMessageResult,
-    SamplingMessage,
-    TextContent,
-)
+from mcp.types import CreateMessageRequestParams, CreateMessageResult
 
-from coalesce import open_coordinator, session_client
-from coalesce.testing import ScriptedClient, result_text
+from coalesce import open_coordinator, result_text, session_client, text_request
+from coalesce.testing import ScriptedClient
 
 # -- step 1: the server and its tool ------------------------------------------------
 
 server = MCPServer("summariser")
-
-
-def summary_request(document: str) -> CreateMessageRequestParams:
-    """Ask the client's model for a one-sentence summary of *document*."""
-    return CreateMessageRequestParams(
-        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=document))],
-        system_prompt="Summarise the document in one sentence.",
-        max_tokens=200,
-    )
 
 
 @server.tool()
@@ -40,7 +26,10 @@ async def summarise_all(documents: list[str], ctx: Context) -> list[str]:
     async with open_coordinator(session_client(ctx.session), window=0.1, max_batch=10) as coord:
 
         async def summarise(index: int) -> None:
-            result = await coord.create_message(summary_request(documents[index]))
+            request = text_request(
+                documents[index], system="Summarise the document in one sentence.", max_tokens=200
+            )
+            result = await coord.create_message(request)
             summaries[index] = result_text(result)
 
         async with trio.open_nursery() as nursery:

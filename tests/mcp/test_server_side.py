@@ -1,8 +1,9 @@
 """The server side, end to end: a real ``Client`` talks to a real ``MCPServer`` in-process.
 
 A tool fans out its samplings through a coordinator on
-:func:`coalesce.session_client` (protocol 2025-11-25, ``mode="legacy"``), or
-asks for them with :func:`coalesce.sample_batch` (both protocols). The
+:func:`coalesce.mcp.session_client` (protocol 2025-11-25, ``mode="legacy"``),
+with the fan-out the demo and ``examples/server_side.py`` use, or asks for
+them with :func:`coalesce.mcp.sample_batch` (both protocols). The
 client's sampling callback is a scripted model that speaks the batch format,
 so the tests count what the client sees and check that each task got its own
 answer. Time is virtual (``autojump_clock``): the in-process transport has no
@@ -31,12 +32,11 @@ from mcp.types import (
 
 from coalesce import (
     BatchAnswers,
-    BatchCallError,
     TaskError,
-    open_coordinator,
     sample_batch,
     session_client,
 )
+from coalesce._demo import summarise_documents
 from coalesce.testing import ScriptedClient, TaskReply, is_coalesced, result_text, text_request
 
 MODES = ["legacy", "2026-07-28"]
@@ -69,22 +69,10 @@ def fan_out_server(*, max_batch: int = 10, window: float = 0.5) -> MCPServer:
 
     @server.tool()
     async def summarise_all(documents: list[str], ctx: Context) -> list[str]:
-        answers = [""] * len(documents)
-        client = session_client(ctx.session)
-        async with open_coordinator(client, window=window, max_batch=max_batch) as coord:
-
-            async def summarise(index: int) -> None:
-                try:
-                    result = await coord.create_message(text_request(documents[index]))
-                except (BatchCallError, MCPError) as error:
-                    answers[index] = f"error: {type(error).__name__}: {error}"
-                else:
-                    answers[index] = result_text(result)
-
-            async with trio.open_nursery() as nursery:
-                for index in range(len(documents)):
-                    nursery.start_soon(summarise, index)
-        return answers
+        # The demo's and the example's fan-out, with the tests' plain requests.
+        return await summarise_documents(
+            ctx.session, documents, window=window, max_batch=max_batch, request=text_request
+        )
 
     @server.tool()
     async def sample_with_tools(ctx: Context) -> str:
@@ -143,9 +131,9 @@ async def test_a_failing_client_gives_each_task_a_clear_error(
     # Three tasks shared a call and the fourth went alone: the coalesced ones
     # get a BatchCallError whose cause is the MCPError, the lone one the
     # MCPError itself, as a direct call would raise it.
-    coalesced = "error: BatchCallError: the coalesced call of 3 requests failed: MCPError: "
-    assert answers.count(coalesced + "the user declined sampling") == 3
-    assert answers.count("error: MCPError: the user declined sampling") == 1
+    coalesced = "(no summary: BatchCallError: the coalesced call of 3 requests failed: MCPError: "
+    assert answers.count(coalesced + "the user declined sampling)") == 3
+    assert answers.count("(no summary: MCPError: the user declined sampling)") == 1
     assert host.model.calls == 2
 
 

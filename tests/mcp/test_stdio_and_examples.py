@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
@@ -71,7 +72,7 @@ async def test_both_sides_coalesce_over_stdio() -> None:
     assert (
         result.structured_content["result"]
         == [
-            "(no summary: the coalesced call of 10 requests failed: "
+            "(no summary: BatchCallError: the coalesced call of 10 requests failed: "
             "MCPError: the host's model call failed (ConnectionError))"
         ]
         * 20
@@ -98,3 +99,36 @@ async def test_the_client_side_example() -> None:
             f"{mode} ({version}): 20 sampling requests, 2 model calls (expected 2), "
             "every request its own answer: True"
         ]
+
+
+def test_the_host_with_model_example_explains_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    import host_with_model
+
+    with pytest.raises(SystemExit) as exit_info:
+        host_with_model.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    usage = capsys.readouterr().out
+    assert usage.startswith("usage: ")
+    assert "[{anthropic,openai}]" in usage
+    assert "ANTHROPIC_API_KEY" in usage
+    assert "OPENAI_API_KEY" in usage
+    assert host_with_model.parse_args([]).api == "anthropic"
+    assert host_with_model.parse_args(["openai"]).api == "openai"
+
+
+async def test_the_host_with_model_example_answers_offline() -> None:
+    # Without an API key it starts the local fake API server; the adapters'
+    # own tests cover both SDKs, so one run of the whole program is enough.
+    env = environment()
+    env.pop("ANTHROPIC_API_KEY", None)
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(EXAMPLES)])
+    result = await trio.run_process(
+        [sys.executable, "-W", "error", str(EXAMPLES / "host_with_model.py")],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env=env,
+    )
+    stdout = result.stdout.decode()
+    assert result.returncode == 0, (stdout, result.stderr.decode())
+    assert stdout.splitlines()[-1].startswith("4 sampling requests, 1 model call(s), ")

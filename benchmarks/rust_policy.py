@@ -1,7 +1,8 @@
-"""The seed's coalescing policy, a faithful trio port of ``sampling_coordinator.rs``.
+"""The Rust coordinator's coalescing policy, a faithful trio port of ``sampling_coordinator.rs``.
 
-Kept as the reference the benchmarks compare :mod:`coalesce` with. One worker
-task does everything, as the seed's ``coordinator_worker`` does:
+coalesce started as a redesign of that coordinator (rmcp's); its policy is
+kept here as the reference the benchmarks compare :mod:`coalesce` with. One
+worker task does everything, as its ``coordinator_worker`` does:
 
 1. it waits for a first submission;
 2. it counts the window from *then*, when it wakes with that submission, not
@@ -11,8 +12,8 @@ task does everything, as the seed's ``coordinator_worker`` does:
    so batches go one after another, however many calls the model could take.
 
 Submissions wait in a bounded channel of ``max_batch * 2 + 16``, as in the
-seed. The request builder and the demultiplexer are ported too, so the
-prompt the model sees is the seed's (its system prompt says "exactly N
+original. The request builder and the demultiplexer are ported too, so the
+prompt the model sees is the original's (its system prompt says "exactly N
 entries" literally, repeats each task's system prompt, and keeps only
 ``model_preferences`` of the shared settings).
 """
@@ -26,7 +27,7 @@ from typing import Any
 
 import outcome
 import trio
-from mcp.types import (
+from mcp_types import (
     CreateMessageRequestParams,
     CreateMessageResult,
     CreateMessageResultWithTools,
@@ -36,12 +37,12 @@ from mcp.types import (
 
 from coalesce import SamplingClient
 
-__all__ = ["SeedCoordinator", "SeedError", "open_seed_coordinator"]
+__all__ = ["RustCoordinator", "RustError", "open_rust_coordinator"]
 
 DEFAULT_COALESCE_WINDOW = 5.0
 DEFAULT_COALESCE_MAX_BATCH = 10
 
-SEED_SYSTEM_PROMPT = (
+RUST_SYSTEM_PROMPT = (
     "You are a batch task processor. Process EVERY task listed in the "
     "user message and reply with a JSON array of objects where each "
     'object has shape: { "task_index": <int starting from 0>, '
@@ -51,8 +52,8 @@ SEED_SYSTEM_PROMPT = (
 )
 
 
-class SeedError(RuntimeError):
-    """The seed's ``SamplingError::Service(internal_error(...))``."""
+class RustError(RuntimeError):
+    """The original's ``SamplingError::Service(internal_error(...))``."""
 
 
 class _Submission:
@@ -68,14 +69,14 @@ class _Submission:
     def send(
         self, result: outcome.Outcome[CreateMessageResult | CreateMessageResultWithTools]
     ) -> None:
-        # A oneshot: the first send wins (the seed ignores send errors).
+        # A oneshot: the first send wins (the original ignores send errors).
         if self.result is None:
             self.result = result
             self.done.set()
 
 
-class SeedCoordinator:
-    """The seed's ``SamplingCoordinator``: ``create_message`` is its ``submit``."""
+class RustCoordinator:
+    """The original's ``SamplingCoordinator``: ``create_message`` is its ``submit``."""
 
     def __init__(self, tx: trio.MemorySendChannel[_Submission]) -> None:
         self._tx = tx
@@ -88,30 +89,30 @@ class SeedCoordinator:
         try:
             await self._tx.send(submission)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise SeedError("sampling coordinator worker is gone (channel closed)") from None
+            raise RustError("sampling coordinator worker is gone (channel closed)") from None
         await submission.done.wait()
         assert submission.result is not None
         return submission.result.unwrap()
 
 
 @asynccontextmanager
-async def open_seed_coordinator(
+async def open_rust_coordinator(
     inner: SamplingClient,
     *,
     window: float = DEFAULT_COALESCE_WINDOW,
     max_batch: int = DEFAULT_COALESCE_MAX_BATCH,
-) -> AsyncIterator[SeedCoordinator]:
-    """Run the seed's worker for the block's duration (``with_settings``).
+) -> AsyncIterator[RustCoordinator]:
+    """Run the original's worker for the block's duration (``with_settings``).
 
     Leaving the block drops the sender, so the worker flushes what it holds
-    and returns, as the seed's worker does when its channel closes.
+    and returns, as the original's worker does when its channel closes.
     """
     max_batch = max(max_batch, 1)
     tx, rx = trio.open_memory_channel[_Submission](max_batch * 2 + 16)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_coordinator_worker, rx, inner, window, max_batch)
         async with tx:
-            yield SeedCoordinator(tx)
+            yield RustCoordinator(tx)
 
 
 async def _coordinator_worker(
@@ -159,19 +160,19 @@ async def _flush_batch(inner: SamplingClient, batch: list[_Submission]) -> None:
     except Exception as exc:
         for submission in batch:
             submission.send(
-                outcome.Error(SeedError(f"sampling coordinator: coalesced RPC failed: {exc}"))
+                outcome.Error(RustError(f"sampling coordinator: coalesced RPC failed: {exc}"))
             )
         return
-    if not isinstance(rendered, CreateMessageResult):  # the seed's type admits no other
+    if not isinstance(rendered, CreateMessageResult):  # the original's type admits no other
         for submission in batch:
-            submission.send(outcome.Error(SeedError("sampling coordinator: wrong reply type")))
+            submission.send(outcome.Error(RustError("sampling coordinator: wrong reply type")))
         return
     try:
         per_task = demux_coalesced(rendered, len(batch))
-    except SeedError as parse_err:
+    except RustError as parse_err:
         message = f"sampling coordinator: failed to parse coalesced response: {parse_err}"
         for submission in batch:
-            submission.send(outcome.Error(SeedError(message)))
+            submission.send(outcome.Error(RustError(message)))
         return
     for submission, task_result in zip(batch, per_task, strict=True):
         submission.send(task_result)
@@ -186,13 +187,13 @@ def _text_parts(message: SamplingMessage) -> list[str]:
 def build_coalesced_request(
     batch: Sequence[CreateMessageRequestParams],
 ) -> CreateMessageRequestParams:
-    """Port of the seed's ``build_coalesced_request``.
+    """Port of the original's ``build_coalesced_request``.
 
     ``serde_json``'s default map is ordered by key, hence ``sort_keys``; its
     ``to_string`` is compact and leaves non-ASCII text as it is.
     """
     tasks: list[dict[str, object]] = []
-    system_parts = [SEED_SYSTEM_PROMPT]
+    system_parts = [RUST_SYSTEM_PROMPT]
     for idx, params in enumerate(batch):
         if params.system_prompt is not None:
             system_parts.append(f"Task-{idx} sub-system: {params.system_prompt}")
@@ -229,12 +230,12 @@ def _extract_fenced_json(text: str) -> str | None:
 
 def _extract_text_from_result(result: CreateMessageResult) -> str:
     if result.role != "assistant":
-        raise SeedError("response role was not Assistant")
+        raise RustError("response role was not Assistant")
     content: Any = result.content
     blocks = content if isinstance(content, list) else [content]
     out = "\n".join(block.text for block in blocks if isinstance(block, TextContent))
     if not out:
-        raise SeedError("no text content blocks")
+        raise RustError("no text content blocks")
     return out
 
 
@@ -246,27 +247,27 @@ def _index(entry: dict[str, object]) -> int | None:
 def demux_coalesced(
     rendered: CreateMessageResult, n_tasks: int
 ) -> list[outcome.Outcome[CreateMessageResult | CreateMessageResultWithTools]]:
-    """Port of the seed's ``demux_coalesced``: one outcome per task, or ``SeedError``."""
+    """Port of the original's ``demux_coalesced``: one outcome per task, or ``RustError``."""
     text = _extract_text_from_result(rendered)
     try:
         parsed = json.loads(text)
     except ValueError as e:
         inner = _extract_fenced_json(text)
         if inner is None:
-            raise SeedError(f"top-level JSON parse: {e}") from None
+            raise RustError(f"top-level JSON parse: {e}") from None
         try:
             parsed = json.loads(inner)
         except ValueError as fe:
-            raise SeedError(f"fenced parse: {fe}") from None
+            raise RustError(f"fenced parse: {fe}") from None
     if not isinstance(parsed, list):
-        raise SeedError("response root is not a JSON array")
+        raise RustError("response root is not a JSON array")
     out: list[outcome.Outcome[CreateMessageResult | CreateMessageResultWithTools]] = []
     for idx in range(n_tasks):
         # arr.iter().find(|e| e.get("task_index").and_then(as_i64) == Some(idx))
         entry = next((e for e in parsed if isinstance(e, dict) and _index(e) == idx), None)
         if entry is None:
             out.append(
-                outcome.Error(SeedError(f"sampling coordinator: response missing task_index {idx}"))
+                outcome.Error(RustError(f"sampling coordinator: response missing task_index {idx}"))
             )
             continue
         response = entry.get("response")
