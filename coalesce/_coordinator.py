@@ -50,6 +50,7 @@ from ._policy import CoordinatorOptions, FlushReason, compatibility_key, fits, f
 from ._prompt import compose_batch
 from ._requests import check_request
 from ._stats import CoordinatorStats
+from ._telemetry import Observer, load_observer
 from ._usage import read_usage
 
 __all__ = ["Coordinator", "open_coordinator"]
@@ -81,7 +82,17 @@ class _NoPublicConstructor(type):
 class _Request:
     """One caller's request: what it asks, where it is, and its one outcome."""
 
-    __slots__ = ("arrival", "call", "done", "error", "group", "params", "queued", "result")
+    __slots__ = (
+        "arrival",
+        "call",
+        "done",
+        "error",
+        "group",
+        "params",
+        "queued",
+        "result",
+        "trace",
+    )
 
     def __init__(self, params: CreateMessageRequestParams, group: _Group, arrival: float) -> None:
         self.params = params
@@ -93,6 +104,7 @@ class _Request:
         self.done = anyio.Event()
         self.result: Result | None = None
         self.error: BaseException | None = None
+        self.trace: object = None  # the caller's trace context, for telemetry
 
 
 class _Group:
@@ -112,13 +124,26 @@ class _Group:
 
 
 class _Call:
-    """One call to the client, the requests it answers, and the scope that can cancel it."""
+    """One call to the client: its requests, the scope that can cancel it, and its figures."""
 
-    __slots__ = ("requests", "scope")
+    __slots__ = (
+        "error",
+        "input_tokens",
+        "output_tokens",
+        "reason",
+        "requests",
+        "scope",
+        "unusable",
+    )
 
-    def __init__(self, requests: list[_Request]) -> None:
+    def __init__(self, requests: list[_Request], reason: FlushReason) -> None:
         self.requests = requests
+        self.reason = reason
         self.scope = anyio.CancelScope()
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.unusable = 0
+        self.error: BaseException | None = None
 
 
 @final
@@ -135,6 +160,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
         client: SamplingClient,
         task_group: anyio.abc.TaskGroup,
         options: CoordinatorOptions,
+        observer: Observer,
     ) -> None:
         self._client = client
         self._task_group = task_group
@@ -151,6 +177,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
             else anyio.Semaphore(options.max_concurrent_calls)
         )
         self._counts: dict[str, Any] = CoordinatorStats().to_counts()
+        self._observer = observer
 
     def __repr__(self) -> str:
         state = "closed" if self._closing else "open"
@@ -268,6 +295,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
             found = self._groups.get(key)
             group = self._groups[key] = _Group(key, label, alone=False) if found is None else found
         request = _Request(params, group, anyio.current_time())
+        request.trace = self._observer.caller_context()
         request.queued = True
         group.queue.append(request)
         group.tokens += params.max_tokens
@@ -363,6 +391,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
             wait = now - request.arrival
             self._counts["queue_wait_total"] += wait
             self._counts["queue_wait_max"] = max(self._counts["queue_wait_max"], wait)
+            self._observer.queued(group.label, wait)
         return batch
 
     def _forget_if_idle(self, group: _Group) -> None:
@@ -376,7 +405,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
         self, group: _Group, batch: list[_Request], reason: FlushReason, *, holds_slot: bool
     ) -> None:
         """Start the task that makes one call for *batch* (a slot taken already, or not)."""
-        call = _Call(batch)
+        call = _Call(batch, reason)
         for request in batch:
             request.call = call
         group.in_flight += 1
@@ -391,6 +420,12 @@ class Coordinator(metaclass=_NoPublicConstructor):
         self._task_group.start_soon(self._call, group, call, holds_slot)
 
     async def _call(self, group: _Group, call: _Call, holds_slot: bool) -> None:
+        handle = self._observer.call_started(
+            group.label,
+            len(call.requests),
+            call.reason.value,
+            [request.trace for request in call.requests],
+        )
         try:
             with call.scope:
                 if not holds_slot and self._slots is not None:
@@ -401,7 +436,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 if all(request.done.is_set() for request in call.requests):
                     return  # every caller left before the call could start
                 if len(call.requests) == 1:
-                    await self._send_alone(call.requests[0])
+                    await self._send_alone(call)
                 else:
                     await self._send_batch(group, call)
         except BaseException as exc:
@@ -417,9 +452,17 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 f"coalesce failed internally while sending a call of {len(call.requests)} "
                 "requests (please report this)"
             )
+            call.error = exc
             for request in call.requests:
                 self._deliver(request, error=_call_error(what, exc, len(call.requests)))
         finally:
+            self._observer.call_ended(
+                handle,
+                input_tokens=call.input_tokens,
+                output_tokens=call.output_tokens,
+                unusable=call.unusable,
+                error=call.error,
+            )
             if holds_slot and self._slots is not None:
                 self._slots.release()
             group.in_flight -= 1
@@ -431,24 +474,28 @@ class Coordinator(metaclass=_NoPublicConstructor):
             else:
                 self._forget_if_idle(group)
 
-    async def _send_alone(self, request: _Request) -> None:
+    async def _send_alone(self, call: _Call) -> None:
+        request = call.requests[0]
         params = request.params
         self._counts["model_calls"] += 1
         self._counts["tokens_requested"] += params.max_tokens
         try:
             reply: object = await self._client.create_message(params)
         except Exception as exc:
+            call.error = exc
             self._deliver(request, error=exc)  # a lone request gets the client's own error
             return
         except BaseException as exc:
             if _must_propagate(exc):
                 raise
+            call.error = exc
             self._deliver(request, error=_call_failed(exc, 1))
             return
         if not isinstance(reply, CreateMessageResult | CreateMessageResultWithTools):
-            self._deliver(request, error=_wrong_type(reply))
+            call.error = _wrong_type(reply)
+            self._deliver(request, error=call.error)
             return
-        self._count_usage(reply)
+        self._count_usage(call, reply)
         self._deliver(request, reply)
 
     async def _send_batch(self, group: _Group, call: _Call) -> None:
@@ -468,6 +515,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
             reply = exc
         if not isinstance(reply, CreateMessageResult | CreateMessageResultWithTools):
             cause = reply if isinstance(reply, BaseException) else _wrong_type(reply)
+            call.error = cause
             logger.warning(
                 "coalesced call failed group=%r size=%d reason=%s",
                 group.label,
@@ -477,9 +525,9 @@ class Coordinator(metaclass=_NoPublicConstructor):
             for request in requests:
                 self._deliver(request, error=_call_failed(cause, size))
             return
-        self._count_usage(reply)
+        self._count_usage(call, reply)
         answers = demux_reply(reply, size)
-        unusable = sum(isinstance(answer, TaskError) for answer in answers)
+        unusable = call.unusable = sum(isinstance(answer, TaskError) for answer in answers)
         if unusable:
             logger.warning(
                 "coalesced reply left tasks unusable group=%r size=%d unusable=%d reason=%s",
@@ -493,14 +541,15 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 self._deliver(request, answer)
             elif self._options.retry_alone and not request.done.is_set():
                 counts["retried_alone"] += 1
+                self._observer.retried(group.label)
                 self._start_call(group, [request], FlushReason.RETRY, holds_slot=False)
             else:
                 self._deliver(request, error=answer)
 
-    def _count_usage(self, reply: Result) -> None:
-        input_tokens, output_tokens = read_usage(reply)
-        self._counts["input_tokens"] += input_tokens
-        self._counts["output_tokens"] += output_tokens
+    def _count_usage(self, call: _Call, reply: Result) -> None:
+        call.input_tokens, call.output_tokens = read_usage(reply)
+        self._counts["input_tokens"] += call.input_tokens
+        self._counts["output_tokens"] += call.output_tokens
 
     # -- shutdown ---------------------------------------------------------------
 
@@ -678,7 +727,7 @@ async def open_coordinator(
     body_error: BaseException | None = None
     try:
         async with anyio.create_task_group() as task_group:
-            coordinator = Coordinator._create(client, task_group, options)
+            coordinator = Coordinator._create(client, task_group, options, load_observer())
             try:
                 yield coordinator
             except BaseException as exc:
