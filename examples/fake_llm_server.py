@@ -6,7 +6,10 @@ It speaks just enough of each wire format for the real SDKs to talk to it:
 holding ``{"tasks": [...]}``) with a JSON array giving each task its own
 response, and any other request with a response to its last user message, as
 a batch-processing model would. Token counts are a rough four characters per
-token, and a reply longer than ``max_tokens`` is cut short and says so.
+token, and a reply longer than ``max_tokens`` is cut short and says so. A
+request with ``"stream": true`` gets the same reply as server-sent events, in
+each API's streaming format, its text in deltas of :data:`CHARS_PER_DELTA`
+characters.
 
 Run it in a trio nursery and point an SDK client at it::
 
@@ -29,10 +32,13 @@ import attrs
 import h11
 import trio
 
-__all__ = ["FakeLLMServer", "answer_by_echo", "serve_fake_llm"]
+__all__ = ["FakeLLMServer", "answer_by_echo", "serve_fake_llm", "stream_of"]
 
 CHARS_PER_TOKEN = 4
 """How the fake counts tokens: one per four characters, rounded up."""
+
+CHARS_PER_DELTA = 8
+"""How much of the reply's text each streamed delta carries."""
 
 
 def answer_by_echo(text: str) -> str:
@@ -158,6 +164,87 @@ def _openai_completion(
     }
 
 
+def _deltas(text: str) -> list[str]:
+    return [text[start : start + CHARS_PER_DELTA] for start in range(0, len(text), CHARS_PER_DELTA)]
+
+
+def _event(name: str | None, data: Any) -> str:
+    head = f"event: {name}\n" if name is not None else ""
+    return f"{head}data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+
+
+def _anthropic_events(message: dict[str, Any]) -> str:
+    """A Messages API reply as its stream: ``message_start`` to ``message_stop``."""
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 0}}
+    (block,) = message["content"]
+    events = [
+        _event("message_start", {"type": "message_start", "message": start}),
+        _event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        *(
+            _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": d},
+                },
+            )
+            for d in _deltas(block["text"])
+        ),
+        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        ),
+        _event("message_stop", {"type": "message_stop"}),
+    ]
+    return "".join(events)
+
+
+def _openai_events(completion: dict[str, Any], include_usage: bool) -> str:
+    """A Chat Completions reply as its stream: ``chat.completion.chunk`` lines, then ``[DONE]``."""
+    (choice,) = completion["choices"]
+    head = {key: completion[key] for key in ("id", "created", "model")}
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        step = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return _event(None, {**head, "object": "chat.completion.chunk", "choices": [step]})
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events.extend(chunk({"content": d}) for d in _deltas(choice["message"]["content"]))
+    events.append(chunk({}, choice["finish_reason"]))
+    if include_usage:
+        usage = {
+            **head,
+            "object": "chat.completion.chunk",
+            "choices": [],
+            "usage": completion["usage"],
+        }
+        events.append(_event(None, usage))
+    events.append(_event(None, "[DONE]"))
+    return "".join(events)
+
+
+def stream_of(path: str, body: dict[str, Any], reply: dict[str, Any]) -> str:
+    """The server-sent events that stream *reply*, the answer to *body* at *path*."""
+    if path == "/v1/messages":
+        return _anthropic_events(reply)
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    return _openai_events(reply, include_usage)
+
+
 async def _next_request(
     conn: h11.Connection, stream: trio.SocketStream
 ) -> tuple[h11.Request, bytes] | None:
@@ -178,9 +265,15 @@ async def _next_request(
             return None
 
 
-async def _send(conn: h11.Connection, stream: trio.SocketStream, status: int, payload: Any) -> None:
-    data = json.dumps(payload).encode()
-    headers = [("content-type", "application/json"), ("content-length", str(len(data)))]
+async def _send(
+    conn: h11.Connection,
+    stream: trio.SocketStream,
+    status: int,
+    payload: Any,
+    content_type: str = "application/json",
+) -> None:
+    data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+    headers = [("content-type", content_type), ("content-length", str(len(data)))]
     await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
     await stream.send_all(conn.send(h11.Data(data=data)) or b"")
     await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
@@ -191,12 +284,18 @@ async def _serve_connection(server: FakeLLMServer, stream: trio.SocketStream) ->
     async with stream:
         try:
             while (received := await _next_request(conn, stream)) is not None:
-                request, body = received
+                request, raw = received
+                path = request.target.decode()
                 try:
-                    status, payload = server.respond(request.target.decode(), json.loads(body))
+                    body = json.loads(raw)
+                    status, payload = server.respond(path, body)
                 except (ValueError, KeyError, TypeError, IndexError) as error:
                     status, payload = 400, _error("invalid_request_error", repr(error))
-                await _send(conn, stream, status, payload)
+                if status == 200 and body.get("stream"):
+                    events = stream_of(path, body, payload)
+                    await _send(conn, stream, status, events, "text/event-stream")
+                else:
+                    await _send(conn, stream, status, payload)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
                 conn.start_next_cycle()

@@ -54,15 +54,16 @@ from coalesce.adapters.openai import OpenAIClient
 Adapter = AnthropicClient | OpenAIClient
 
 SDK_GENERATORS_LEFT_TO_TRIO = (
-    r"ignore:Async generator '(anthropic|openai|httpx2)\.[\w.]+' was garbage collected"
+    r"ignore:Async generator '(anthropic|openai|httpx2|httpcore2)\.[\w.]+' was garbage collected"
     r":ResourceWarning"
 )
 """The SDKs' own streaming generators, which trio's finalizer closes, with a warning.
 
-Neither SDK (nor httpx2) closes the async generators it reads a stream
-through: when a stream is closed early, and with OpenAI's even at its end
-(it stops reading at ``[DONE]`` with ``break``), they are left to the event
-loop's finalizer, and trio's warns about each one. The adapters close their
+Neither SDK, nor httpx2 and httpcore2 under them, closes the async
+generators it reads a stream through: when a stream is closed early, and
+with OpenAI's even at its end (it stops reading at ``[DONE]`` with
+``break``), they are left to the event loop's finalizer, and trio's warns
+about each one. The adapters close their
 own generator and the HTTP response at once, which the tests below check;
 this lets through only the SDKs' leftovers.
 """
@@ -1000,6 +1001,23 @@ async def test_coalesced_batch_over_loopback_http(provider: Provider) -> None:
     assert path == provider.path
     assert provider.system_of(body) == batch.system_prompt
     assert provider.max_tokens_of(body) == 300
+
+
+async def test_a_streamed_batch_over_loopback_http_is_the_same_reply(provider: Provider) -> None:
+    batch = coalesce.build_batch_request([ask("2+2?"), ask("Capital of France?")])
+    async with (
+        serve_fake_llm() as server,
+        provider.open(base_url=provider.base_url(server), max_retries=0) as adapter,
+    ):
+        whole = await adapter.create_message(batch)
+        chunks = await collect(adapter, batch)
+        streamed = adapter.last_stream_result
+    assert isinstance(whole.content, TextContent)
+    assert len(chunks) > 1
+    assert "".join(chunks) == whole.content.text
+    assert streamed == whole
+    (_, sent_whole), (_, sent_streamed) = server.requests
+    assert sent_streamed == sent_whole | provider.stream_fields
 
 
 async def test_truncation_over_loopback_http_says_max_tokens(provider: Provider) -> None:
