@@ -7,7 +7,10 @@ holding ``{"tasks": [...]}``) with a JSON array giving each task its own
 response, and any other request with a response to its last user message, as
 a batch-processing model would. Token counts are a rough four characters per
 token, and a reply longer than ``max_tokens`` is cut short and says so. A
-request with ``"stream": true`` gets the same reply as server-sent events, in
+coalesced request that sends a response schema (Anthropic's ``output_config``,
+OpenAI's ``json_schema`` response format) is answered as the schema asks: one
+JSON object, each of the schema's required keys in turn holding the next
+task's response. A request with ``"stream": true`` gets the same reply as server-sent events, in
 each API's streaming format, its text in deltas of :data:`CHARS_PER_DELTA`
 characters.
 
@@ -83,8 +86,14 @@ class FakeLLMServer:
         """The ``base_url`` for ``openai.AsyncOpenAI``."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def reply_text(self, messages: list[dict[str, Any]]) -> str:
-        """Return what the fake model says to a conversation (its last user message)."""
+    def reply_text(
+        self, messages: list[dict[str, Any]], schema: dict[str, Any] | None = None
+    ) -> str:
+        """Return what the fake model says to a conversation (its last user message).
+
+        A batch is answered with a JSON array of entries, or, given a response
+        *schema*, with the object it asks for.
+        """
         last = _last_user_text(messages)
         try:
             batch = json.loads(last)
@@ -92,13 +101,14 @@ class FakeLLMServer:
             return self.answer(last)
         if not isinstance(batch, dict) or not isinstance(batch.get("tasks"), list):
             return self.answer(last)
+        tasks = sorted(batch["tasks"], key=lambda task: task["task_index"])
+        responses = [self.answer(_last_user_text(task["messages"])) for task in tasks]
+        if schema is not None:
+            return json.dumps(dict(zip(schema.get("required", []), responses, strict=False)))
         return json.dumps(
             [
-                {
-                    "task_index": task["task_index"],
-                    "response": self.answer(_last_user_text(task["messages"])),
-                }
-                for task in batch["tasks"]
+                {"task_index": task["task_index"], "response": response}
+                for task, response in zip(tasks, responses, strict=True)
             ]
         )
 
@@ -106,7 +116,7 @@ class FakeLLMServer:
         """Return ``(status, JSON body)`` for a request to *path* with *body*."""
         self.requests.append((path, body))
         messages = list(body.get("messages", []))
-        text = self.reply_text(messages)
+        text = self.reply_text(messages, _response_schema(body))
         limit = body.get("max_tokens") or body.get("max_completion_tokens") or 4096
         truncated = _tokens(text) > limit
         if truncated:
@@ -119,6 +129,14 @@ class FakeLLMServer:
         if path == "/v1/chat/completions":
             return 200, _openai_completion(body["model"], text, truncated, usage)
         return 404, _error("not_found_error", f"no route {path}")
+
+
+def _response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema a request constrains its reply to, in either API's words, if any."""
+    anthropic_format = (body.get("output_config") or {}).get("format") or {}
+    openai_format = (body.get("response_format") or {}).get("json_schema") or {}
+    schema = anthropic_format.get("schema") or openai_format.get("schema")
+    return schema if isinstance(schema, dict) else None
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:

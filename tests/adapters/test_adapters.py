@@ -1020,6 +1020,24 @@ async def test_a_streamed_batch_over_loopback_http_is_the_same_reply(provider: P
     assert sent_streamed == sent_whole | provider.stream_fields
 
 
+async def test_a_schema_constrained_batch_over_loopback_http(
+    provider: Provider, streamed: bool
+) -> None:
+    batch = coalesce.build_batch_request([ask("2+2?"), ask("Capital of France?")])
+    async with (
+        serve_fake_llm() as server,
+        provider.open(base_url=provider.base_url(server), max_retries=0) as adapter,
+    ):
+        reply = await answer(adapter, batch, streamed=streamed, response_schema=SCHEMA)
+    assert isinstance(reply.content, TextContent)
+    assert json.loads(reply.content.text) == {
+        "task_0": "You said: 2+2?",
+        "task_1": "You said: Capital of France?",
+    }
+    ((_, body),) = server.requests
+    assert body.items() >= provider.schema_fields(SCHEMA).items()
+
+
 async def test_truncation_over_loopback_http_says_max_tokens(provider: Provider) -> None:
     batch = coalesce.build_batch_request([ask("x" * 400, max_tokens=5), ask("y", max_tokens=5)])
     async with (
