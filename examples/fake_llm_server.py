@@ -6,7 +6,13 @@ It speaks just enough of each wire format for the real SDKs to talk to it:
 holding ``{"tasks": [...]}``) with a JSON array giving each task its own
 response, and any other request with a response to its last user message, as
 a batch-processing model would. Token counts are a rough four characters per
-token, and a reply longer than ``max_tokens`` is cut short and says so.
+token, and a reply longer than ``max_tokens`` is cut short and says so. A
+coalesced request that sends a response schema (Anthropic's ``output_config``,
+OpenAI's ``json_schema`` response format) is answered as the schema asks: one
+JSON object, each of the schema's required keys in turn holding the next
+task's response. A request with ``"stream": true`` gets the same reply as server-sent events, in
+each API's streaming format, its text in deltas of :data:`CHARS_PER_DELTA`
+characters.
 
 Run it in a trio nursery and point an SDK client at it::
 
@@ -29,10 +35,13 @@ import attrs
 import h11
 import trio
 
-__all__ = ["FakeLLMServer", "answer_by_echo", "serve_fake_llm"]
+__all__ = ["FakeLLMServer", "answer_by_echo", "serve_fake_llm", "stream_of"]
 
 CHARS_PER_TOKEN = 4
 """How the fake counts tokens: one per four characters, rounded up."""
+
+CHARS_PER_DELTA = 8
+"""How much of the reply's text each streamed delta carries."""
 
 
 def answer_by_echo(text: str) -> str:
@@ -77,8 +86,14 @@ class FakeLLMServer:
         """The ``base_url`` for ``openai.AsyncOpenAI``."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def reply_text(self, messages: list[dict[str, Any]]) -> str:
-        """Return what the fake model says to a conversation (its last user message)."""
+    def reply_text(
+        self, messages: list[dict[str, Any]], schema: dict[str, Any] | None = None
+    ) -> str:
+        """Return what the fake model says to a conversation (its last user message).
+
+        A batch is answered with a JSON array of entries, or, given a response
+        *schema*, with the object it asks for.
+        """
         last = _last_user_text(messages)
         try:
             batch = json.loads(last)
@@ -86,13 +101,14 @@ class FakeLLMServer:
             return self.answer(last)
         if not isinstance(batch, dict) or not isinstance(batch.get("tasks"), list):
             return self.answer(last)
+        tasks = sorted(batch["tasks"], key=lambda task: task["task_index"])
+        responses = [self.answer(_last_user_text(task["messages"])) for task in tasks]
+        if schema is not None:
+            return json.dumps(dict(zip(schema.get("required", []), responses, strict=False)))
         return json.dumps(
             [
-                {
-                    "task_index": task["task_index"],
-                    "response": self.answer(_last_user_text(task["messages"])),
-                }
-                for task in batch["tasks"]
+                {"task_index": task["task_index"], "response": response}
+                for task, response in zip(tasks, responses, strict=True)
             ]
         )
 
@@ -100,7 +116,7 @@ class FakeLLMServer:
         """Return ``(status, JSON body)`` for a request to *path* with *body*."""
         self.requests.append((path, body))
         messages = list(body.get("messages", []))
-        text = self.reply_text(messages)
+        text = self.reply_text(messages, _response_schema(body))
         limit = body.get("max_tokens") or body.get("max_completion_tokens") or 4096
         truncated = _tokens(text) > limit
         if truncated:
@@ -113,6 +129,14 @@ class FakeLLMServer:
         if path == "/v1/chat/completions":
             return 200, _openai_completion(body["model"], text, truncated, usage)
         return 404, _error("not_found_error", f"no route {path}")
+
+
+def _response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema a request constrains its reply to, in either API's words, if any."""
+    anthropic_format = (body.get("output_config") or {}).get("format") or {}
+    openai_format = (body.get("response_format") or {}).get("json_schema") or {}
+    schema = anthropic_format.get("schema") or openai_format.get("schema")
+    return schema if isinstance(schema, dict) else None
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:
@@ -158,6 +182,87 @@ def _openai_completion(
     }
 
 
+def _deltas(text: str) -> list[str]:
+    return [text[start : start + CHARS_PER_DELTA] for start in range(0, len(text), CHARS_PER_DELTA)]
+
+
+def _event(name: str | None, data: Any) -> str:
+    head = f"event: {name}\n" if name is not None else ""
+    return f"{head}data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+
+
+def _anthropic_events(message: dict[str, Any]) -> str:
+    """A Messages API reply as its stream: ``message_start`` to ``message_stop``."""
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 0}}
+    (block,) = message["content"]
+    events = [
+        _event("message_start", {"type": "message_start", "message": start}),
+        _event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        *(
+            _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": d},
+                },
+            )
+            for d in _deltas(block["text"])
+        ),
+        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        ),
+        _event("message_stop", {"type": "message_stop"}),
+    ]
+    return "".join(events)
+
+
+def _openai_events(completion: dict[str, Any], include_usage: bool) -> str:
+    """A Chat Completions reply as its stream: ``chat.completion.chunk`` lines, then ``[DONE]``."""
+    (choice,) = completion["choices"]
+    head = {key: completion[key] for key in ("id", "created", "model")}
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        step = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return _event(None, {**head, "object": "chat.completion.chunk", "choices": [step]})
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events.extend(chunk({"content": d}) for d in _deltas(choice["message"]["content"]))
+    events.append(chunk({}, choice["finish_reason"]))
+    if include_usage:
+        usage = {
+            **head,
+            "object": "chat.completion.chunk",
+            "choices": [],
+            "usage": completion["usage"],
+        }
+        events.append(_event(None, usage))
+    events.append(_event(None, "[DONE]"))
+    return "".join(events)
+
+
+def stream_of(path: str, body: dict[str, Any], reply: dict[str, Any]) -> str:
+    """The server-sent events that stream *reply*, the answer to *body* at *path*."""
+    if path == "/v1/messages":
+        return _anthropic_events(reply)
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    return _openai_events(reply, include_usage)
+
+
 async def _next_request(
     conn: h11.Connection, stream: trio.SocketStream
 ) -> tuple[h11.Request, bytes] | None:
@@ -178,9 +283,15 @@ async def _next_request(
             return None
 
 
-async def _send(conn: h11.Connection, stream: trio.SocketStream, status: int, payload: Any) -> None:
-    data = json.dumps(payload).encode()
-    headers = [("content-type", "application/json"), ("content-length", str(len(data)))]
+async def _send(
+    conn: h11.Connection,
+    stream: trio.SocketStream,
+    status: int,
+    payload: Any,
+    content_type: str = "application/json",
+) -> None:
+    data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+    headers = [("content-type", content_type), ("content-length", str(len(data)))]
     await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
     await stream.send_all(conn.send(h11.Data(data=data)) or b"")
     await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
@@ -191,12 +302,18 @@ async def _serve_connection(server: FakeLLMServer, stream: trio.SocketStream) ->
     async with stream:
         try:
             while (received := await _next_request(conn, stream)) is not None:
-                request, body = received
+                request, raw = received
+                path = request.target.decode()
                 try:
-                    status, payload = server.respond(request.target.decode(), json.loads(body))
+                    body = json.loads(raw)
+                    status, payload = server.respond(path, body)
                 except (ValueError, KeyError, TypeError, IndexError) as error:
                     status, payload = 400, _error("invalid_request_error", repr(error))
-                await _send(conn, stream, status, payload)
+                if status == 200 and body.get("stream"):
+                    events = stream_of(path, body, payload)
+                    await _send(conn, stream, status, events, "text/event-stream")
+                else:
+                    await _send(conn, stream, status, payload)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
                 conn.start_next_cycle()

@@ -3,12 +3,15 @@
 Importing this module imports the ``anthropic`` SDK (``pip install
 'coalesce[anthropic]'``); nothing else in :mod:`coalesce` does.
 
-What is sent (``POST /v1/messages``, built against ``anthropic`` 2.14):
+What is sent (``POST /v1/messages``, built against ``anthropic`` 2.16):
 
 - each ``SamplingMessage`` as a message of the same role, its text blocks as
   ``text`` blocks and its images as base64 ``image`` blocks;
 - ``system_prompt`` as ``system`` (left out when empty);
-- ``max_tokens`` and ``stop_sequences`` as themselves.
+- ``max_tokens`` and ``stop_sequences`` as themselves;
+- a ``response_schema``, when given, as the API's structured outputs:
+  ``output_config={"format": {"type": "json_schema", "schema": schema}}``;
+- ``"stream": true`` from :meth:`AnthropicClient.stream_message`.
 
 What is dropped: ``temperature``, which this SDK's ``messages.create`` no
 longer accepts; ``metadata`` (Anthropic's takes only a ``user_id``);
@@ -25,10 +28,18 @@ other passes through), and its token usage goes into ``_meta`` with
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from collections.abc import AsyncGenerator
+from typing import Any, ClassVar, Literal, get_args
 
-from anthropic import AsyncAnthropic, omit
-from anthropic.types import ImageBlockParam, Message, MessageParam, TextBlockParam, Usage
+from anthropic import AsyncAnthropic, Omit, omit
+from anthropic.types import (
+    ImageBlockParam,
+    Message,
+    MessageParam,
+    OutputConfigParam,
+    TextBlockParam,
+    Usage,
+)
 from mcp.types import (
     CreateMessageRequestParams,
     CreateMessageResult,
@@ -40,7 +51,7 @@ from mcp.types import (
 from ._common import blocks_of, check_supported, make_result, map_stop_reason
 from ._models import ModelByHint, ModelChooser, resolve_model
 
-__all__ = ["DEFAULT_MODEL", "AnthropicClient", "messages_request", "result_of"]
+__all__ = ["DEFAULT_MODEL", "AnthropicClient", "messages_request", "output_config", "result_of"]
 
 DEFAULT_MODEL = ModelByHint(
     {
@@ -102,6 +113,17 @@ def messages_request(params: CreateMessageRequestParams) -> list[MessageParam]:
     return [_message(message) for message in params.messages]
 
 
+def output_config(response_schema: dict[str, Any] | None) -> OutputConfigParam | Omit:
+    """Return the ``output_config`` that constrains the reply to *response_schema*.
+
+    Structured outputs: the API decodes the reply's text so that it is a JSON
+    document valid against the schema. ``omit`` (nothing sent) without one.
+    """
+    if response_schema is None:
+        return omit
+    return {"format": {"type": "json_schema", "schema": response_schema}}
+
+
 def _input_tokens(usage: Usage) -> int:
     return (
         usage.input_tokens
@@ -124,9 +146,10 @@ class AnthropicClient:
     """Answer MCP sampling requests with Anthropic's Messages API.
 
     A :class:`~coalesce.SamplingClient`, so it can stand behind a coordinator
-    or anywhere else a client is expected. It makes exactly one
-    ``messages.create`` call per request: retries, timeouts and the base URL
-    are the SDK client's, configured where you build it.
+    or anywhere else a client is expected. It makes exactly one Messages API
+    call per request (``messages.create``, or ``messages.stream`` from
+    :meth:`stream_message`): retries, timeouts and the base URL are the SDK
+    client's, configured where you build it.
 
     Args:
         sdk_client: The SDK's async client, e.g. ``AsyncAnthropic()``.
@@ -141,14 +164,43 @@ class AnthropicClient:
         ``ValueError``) a non-streaming request whose ``max_tokens`` could
         take more than ten minutes (about 21,000 tokens); give the SDK
         client an explicit ``timeout`` to allow larger batches.
+        :meth:`stream_message` streams, so it has no such limit.
+    """
+
+    supports_response_schema: ClassVar[bool] = True
+    """Both methods take a ``response_schema``, sent as structured outputs."""
+
+    last_stream_result: CreateMessageResult | None
+    """The whole reply of the latest :meth:`stream_message` that ran to its end.
+
+    What :meth:`create_message` would have returned for it: the full text,
+    the model, the stop reason and, in ``_meta``, the token usage (read it
+    with the same code that reads :meth:`create_message`'s). ``None`` until
+    a stream has ended; a stream closed early leaves it as it was.
+
+    It is set just before the stream's last ``__anext__`` returns, so read it
+    right after your ``async for`` loop, before your next ``await``: another
+    stream on this client may end later and replace it.
     """
 
     def __init__(self, sdk_client: AsyncAnthropic, *, model: str | ModelChooser = DEFAULT_MODEL):
         self._sdk_client = sdk_client
         self._model = model
+        self.last_stream_result = None
 
-    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
+    async def create_message(
+        self,
+        params: CreateMessageRequestParams,
+        *,
+        response_schema: dict[str, Any] | None = None,
+    ) -> CreateMessageResult:
         """Send *params* as one Messages API call and return the reply.
+
+        Args:
+            params: The sampling request.
+            response_schema: A JSON Schema the reply's text must satisfy, sent
+                as structured outputs (see :func:`output_config`); the result's
+                text is then that JSON document.
 
         Raises:
             ValueError: If *params* holds something this adapter cannot send.
@@ -163,5 +215,50 @@ class AnthropicClient:
             messages=messages,
             system=params.system_prompt or omit,
             stop_sequences=params.stop_sequences or omit,
+            output_config=output_config(response_schema),
         )
         return result_of(message)
+
+    async def stream_message(
+        self,
+        params: CreateMessageRequestParams,
+        *,
+        response_schema: dict[str, Any] | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """Send *params* as one streamed Messages API call; yield the reply's text as it comes.
+
+        An async generator: each item is one ``text_delta`` of the reply, in
+        order, so the items joined are the text :meth:`create_message` would
+        return. The request is the same as :meth:`create_message`'s, plus
+        ``"stream": true``. When the stream ends, :attr:`last_stream_result`
+        holds the whole reply with its stop reason and usage.
+
+        Closing the generator early (``await stream.aclose()``, or leaving an
+        ``async with contextlib.aclosing(...)`` block) closes the HTTP
+        response, which ends the request.
+
+        Args:
+            params: The sampling request.
+            response_schema: As for :meth:`create_message`; the streamed text
+                is then the JSON document, piece by piece.
+
+        Raises:
+            ValueError: If *params* holds something this adapter cannot send
+                (raised by the first ``__anext__``, before any call).
+            anthropic.APIError: Whatever the SDK raises, unchanged, including
+                an ``error`` event in the middle of the stream.
+        """
+        messages = messages_request(params)
+        async with self._sdk_client.messages.stream(
+            model=resolve_model(self._model, params.model_preferences),
+            max_tokens=params.max_tokens,
+            messages=messages,
+            system=params.system_prompt or omit,
+            stop_sequences=params.stop_sequences or omit,
+            output_config=output_config(response_schema),
+        ) as stream:
+            async for event in stream:
+                if event.type == "text":
+                    yield event.text
+            message = await stream.get_final_message()
+        self.last_stream_result = result_of(message)
