@@ -2,26 +2,26 @@
 
 :class:`ReplyReader` is fed the reply's text in chunks of any size (a whole
 reply is one chunk). It tokenizes the JSON once, left to right, keeping its
-nesting on an explicit stack, and carries at most an escape sequence's few
-characters over from one chunk to the next; a string or number that spans
+nesting on an explicit stack. Only an escape sequence that a chunk's end cut
+short is carried over to the next chunk; a string or number that spans
 chunks is gathered piece by piece, never read again. So each character is
-looked at a bounded number of times, whatever the reply holds, and where the
+looked at a bounded number of times whatever the reply holds, and where the
 chunks split the text never changes the outcome.
 
-The rules it applies are in ``docs/explanation/demux-rules.rst``. In short: the
-text is searched for the first ``[`` or ``{`` that opens a JSON value; an
-array's direct member objects are the entries, and an object is read as the
-keyed form (``{"task_0": ...}``) or as a wrapper whose one list holds the
-entries. A candidate that breaks before it looked like the answer is passed
-over and the search goes on from where it broke; once it held an entry,
-a break ends the reading (no text after it is trusted). Only an entry
-whose closing brace arrived is ever an answer.
+The rules are in ``docs/explanation/demux-rules.rst``. In short: the text is
+searched for the first ``[`` or ``{`` that opens a JSON value; an array's
+direct member objects are its entries, and an object is either the keyed
+form (``{"task_0": ...}``) or a wrapper whose one list holds the entries. A
+candidate that breaks before it held an entry is passed over and the search
+goes on from where it broke; once it held one, a break ends the reading. Only
+an entry whose closing brace arrived is ever an answer.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from json.decoder import scanstring  # type: ignore[attr-defined]  # (typeshed lacks it)
 from typing import Final
 
@@ -50,11 +50,20 @@ UNWRITABLE: Final = "entry's 'response' cannot be written as JSON text"
 _MAX_INDEX_DIGITS: Final = 18
 """Longest task index written in digits that is converted (``int`` of more is slow)."""
 
+# Where a candidate may start: a "[" or "{" followed (after spaces) by what
+# may start a value, or by the text's end. Skipping the others here, at C
+# speed, changes nothing: the tokenizer would break on them before taking an
+# entry, and go on from where this search goes on.
+_CANDIDATE: Final = re.compile(
+    r'\[(?=[ \t\n\r]*(?:\{[ \t\n\r]*(?:["}]|\Z)|["\[\]\-0-9tfnNI]|\Z))|\{(?=[ \t\n\r]*(?:["}]|\Z))'
+)
 _WS: Final = re.compile(r"[ \t\n\r]*")
-_OPEN: Final = re.compile(r"[\[{]")
-# A string's body up to its closing quote, an invalid escape or the chunk's end.
-_BODY: Final = re.compile(r'[^"\\]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\]*)*')
+# A string's body, up to its closing quote, a bad escape or the text's end.
+_STRING_BODY: Final = r'[^"\\]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\]*+)*+'
+_BODY: Final = re.compile(_STRING_BODY)
 _PART_ESCAPE: Final = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
+_ALL_STRING: Final = re.compile(rf"{_STRING_BODY}(\\(?:u[0-9a-fA-F]{{0,3}})?)?").fullmatch
+"""Matches text that is all inside a string; group 1 is an escape that its end cut short."""
 _WORD: Final = re.compile(r"[0-9A-Za-z.+\-]*")
 _WORD_CHARS: Final = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+-")
 _NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
@@ -132,46 +141,41 @@ class ReplyReader:
             not yet released gets a :class:`~coalesce.TaskError`.
 
     Attributes:
-        steps: Tokenizer steps taken so far: each consumes at least one
-            character, except one per candidate's start and end, so it
-            counts the reader's work without a clock.
+        steps: Tokenizer steps taken so far. Each consumes at least one
+            character but for a candidate's start and end, so this counts the
+            reader's work without a clock.
     """
 
     def __init__(self, n_tasks: int, *, limit: int | None = None) -> None:
         self.n_tasks = n_tasks
         self.limit = limit
         self.steps = 0
+        self._max = sys.maxsize if limit is None else limit
         self._fed = 0  # characters fed
-        self._offset = 0  # position in the reply of the next text's first character
-        self._head = ""  # the reply's first characters and its latest ones, for excerpts
+        self._head = ""  # the reply's first and latest characters, for excerpts
         self._tail: list[str] = []
-        self._tail_len = 0
         self._pending = ""  # an escape sequence that the chunk's end cut short
+        self._offset = 0  # where in the reply the text being read starts
         self._state = _SEARCH
-        self._ending = ""  # why reading stopped, once it did ("" if the array closed)
+        self._ending = ""  # why the reading stopped, if not at the answer's end
         self._stack: list[int] = []
         self._committed = False  # the candidate held an entry: a break ends the reading
         self._found = False  # the candidate named a task: it is the answer
         self._lists = 0  # list members of a top-level object
         self._slot = -1  # what the value after the current key is captured for
-        self._slot_depth = 0
         self._keyed = -1  # the task that a top-level object's current key names
         self._cap = -1  # where in the current text the capture began, or -1
-        self._cap_kind = 0
-        self._cap_depth = 0
+        self._cap_kind = self._cap_depth = 0
         self._cap_parts: list[str] = []
         self._word: list[str] = []
         self._word_at = 0
         self._in_key = False
-        self._keys: set[str] = set()  # the current entry's keys, indexes and response
+        self._keys: list[str] = []  # the current entry's keys, indexes and response
         self._indexes: list[str] = []
         self._response: str | None = None
-        self._repeated: str | None = None
         self._answers: dict[int, str] = {}
         self._problems: dict[int, str] = {}
         self._released: list[tuple[int, str]] = []
-
-    # -- The interface ---------------------------------------------------------
 
     def feed(self, chunk: str) -> list[tuple[int, str]]:
         """Feed the reply's next text chunk.
@@ -181,29 +185,33 @@ class ReplyReader:
             completed (its closing brace arrived) with a usable answer, the
             first time that task gets one, in reply order.
         """
-        if not chunk:
+        fed = self._fed
+        self._fed = total = fed + len(chunk)
+        tail = self._tail
+        tail.append(chunk)
+        if len(tail) > 64:
+            self._tail = ["".join(tail)[-EXCERPT_CHARS:]]
+        if fed < EXCERPT_CHARS:
+            self._head = (self._head + chunk)[:EXCERPT_CHARS]
+        text = self._pending + chunk if self._pending else chunk
+        if self._state == _STRING and total <= self._max:
+            # The common case while a long answer streams: the text is all string.
+            inside = _ALL_STRING(text)
+            if inside is not None:
+                cut = inside.start(1)
+                self._pending = "" if cut < 0 else text[cut:]
+                if self._cap >= 0:
+                    self._cap_parts.append(text if cut < 0 else text[:cut])
+                return []
+        if self._state == _DONE or not chunk:
             return []
-        self._fed += len(chunk)
-        if len(self._head) < EXCERPT_CHARS:
-            self._head += chunk[: EXCERPT_CHARS - len(self._head)]
-        self._tail.append(chunk)
-        self._tail_len += len(chunk)
-        if self._tail_len > 16 * EXCERPT_CHARS:
-            last = "".join(self._tail)[-EXCERPT_CHARS:]
-            self._tail, self._tail_len = [last], len(last)
-        if self._state == _DONE:
-            return []
-        if self.limit is not None and self._fed > self.limit:
+        if total > self._max:
             self._state, self._ending = _DONE, self._too_long()
             return []
-        text = self._pending + chunk if self._pending else chunk
-        self._pending = ""
         released: list[tuple[int, str]] = []
         self._released = released
-        consumed = self._run(text)
-        self._offset += consumed
-        if consumed < len(text):
-            self._pending = text[consumed:]
+        consumed = self._run(text, total - len(text))
+        self._pending = text[consumed:]
         return released
 
     def close(self) -> list[str | TaskError]:
@@ -213,19 +221,17 @@ class ReplyReader:
         is the verdict on the whole reply: a task whose entries disagree gets
         an error here even if :meth:`feed` released its first answer.
         """
-        state, ending = self._state, self._ending
-        if state == _SEARCH:
-            ending = NO_ARRAY
-        elif state != _DONE:
-            ending = CUT_OFF
-        quote = self._excerpt()
-        too_long = self.limit is not None and self._fed > self.limit
+        ending = {_SEARCH: NO_ARRAY, _DONE: self._ending}.get(self._state, CUT_OFF)
+        quote = self._head
+        if self._fed > EXCERPT_CHARS:
+            half = (EXCERPT_CHARS - 5) // 2
+            quote = f"{quote[:half]} ... {''.join(self._tail)[-half:]}"
         everyone = NO_SINGLE_LIST if self._lists > 1 and self._found else ""
         outcomes: list[str | TaskError] = []
         for index in range(self.n_tasks):
             answer = self._answers.get(index)
             problem = everyone or self._problems.get(index)
-            if too_long and answer is None:
+            if answer is None and self._fed > self._max:
                 problem = self._too_long()
             if problem:
                 outcomes.append(TaskError(index, problem, quote))
@@ -235,41 +241,39 @@ class ReplyReader:
                 outcomes.append(TaskError(index, ending or f"no entry answers task {index}", quote))
         return outcomes
 
-    # -- Outcomes ----------------------------------------------------------------
-
     def _too_long(self) -> str:
         return (
             f"the reply is longer than its batch could legitimately produce "
-            f"({self._fed:,} characters; at most {self.limit:,} expected)"
+            f"({self._fed:,} characters; at most {self._max:,} expected)"
         )
 
-    def _excerpt(self) -> str:
-        if self._fed <= EXCERPT_CHARS:
-            return self._head
-        half = (EXCERPT_CHARS - 5) // 2
-        return f"{self._head[:half]} ... {''.join(self._tail)[-half:]}"
+    # -- Routing -------------------------------------------------------------------
 
     def _answer(self, index: int, value: str) -> None:
         """Record *value* (JSON text) as task *index*'s answer; release it if it is the first."""
         answer, usable = answer_of(value)
-        problems = self._problems
-        if not usable:
-            problems.setdefault(index, answer)
-            return
         known = self._answers.get(index)
-        if known is None:
+        if not usable:
+            self._problems.setdefault(index, answer)
+        elif known is None:
             self._answers[index] = answer
-            if index not in problems:
+            if index not in self._problems:
                 self._released.append((index, answer))
         elif known != answer:
-            problems.setdefault(index, TWO_ANSWERS)
+            self._problems.setdefault(index, TWO_ANSWERS)
 
     def _entry_done(self) -> None:
         """An entry's closing brace arrived: route it."""
         indexes = [task_index(value, self.n_tasks) for value in self._indexes]
-        if self._repeated is not None:
+        keys = self._keys
+        if len(set(keys)) < len(keys):
             # Entries that ran together: every task they name is in doubt.
-            reason = f"entry repeats key {excerpt(self._repeated, 40)!r}"
+            seen: set[str] = set()
+            for repeated in keys:
+                if repeated in seen:
+                    break
+                seen.add(repeated)
+            reason = f"entry repeats key {excerpt(repeated, 40)!r}"
             for index in indexes:
                 if index is not None:
                     self._problems.setdefault(index, reason)
@@ -282,34 +286,36 @@ class ReplyReader:
     def _key_done(self, key: str, frame: int) -> None:
         """A key of an entry or of a top-level object was read."""
         if frame == _ENTRY:
-            if key in self._keys and self._repeated is None:
-                self._repeated = key
-            self._keys.add(key)
+            self._keys.append(key)
             if key == "task_index":
                 self._slot, self._found, self._committed = _CAP_INDEX, True, True
             elif key == "response":
                 self._slot, self._committed = _CAP_RESPONSE, True
-            return
-        match = _KEYED.match(key)
-        if match is not None:
-            index = task_index(match[1], self.n_tasks)
+        elif (keyed := _KEYED.match(key)) is not None:
             self._found = self._committed = True
+            index = task_index(keyed[1], self.n_tasks)
             if index is not None:
                 self._slot, self._keyed = _CAP_KEYED, index
 
     def _value_done(self, value: str) -> None:
-        kind = self._cap_kind
-        if kind == _CAP_INDEX:
+        """The captured value ended: *value* is its JSON text."""
+        if self._cap_kind == _CAP_INDEX:
             self._indexes.append(value)
-        elif kind == _CAP_RESPONSE:
+        elif self._cap_kind == _CAP_RESPONSE:
             self._response = value
         else:
             self._answer(self._keyed, value)
 
     # -- The tokenizer -------------------------------------------------------------
 
-    def _run(self, s: str) -> int:
-        """Tokenize *s* from where the last chunk left off; return how much was consumed."""
+    def _run(self, s: str, offset: int) -> int:
+        """Tokenize *s*, at *offset* in the reply, from where the last chunk left off.
+
+        Returns:
+            How much of *s* was consumed; the rest is an escape sequence that
+            the chunk's end cut short, read again with the next chunk.
+        """
+        self._offset = offset
         stack = self._stack
         state = self._state
         pos, end = 0, len(s)
@@ -320,25 +326,22 @@ class ReplyReader:
                 body_end = _BODY.match(s, pos).end()  # type: ignore[union-attr]
                 if body_end == end:
                     pos = end
+                elif s[body_end] == '"':
+                    pos = body_end + 1
+                    if self._in_key:
+                        state = _COLON
+                        if self._cap >= 0 and self._cap_kind == _CAP_KEY:
+                            raw = self._captured(s, pos)
+                            self._key_done(scanstring(raw, 1, False)[0], stack[-1])
+                    else:
+                        state = _NEXT
+                        if self._cap >= 0 and len(stack) == self._cap_depth:
+                            self._value_done(self._captured(s, pos))
+                elif _PART_ESCAPE.match(s, body_end):
+                    pos = body_end  # the rest is read again with the next chunk
                     break
-                if s[body_end] == "\\":
-                    if _PART_ESCAPE.match(s, body_end):
-                        pos = body_end  # the rest is carried over to the next chunk
-                        break
-                    state, pos = self._break(body_end, self._offset + body_end, "")
-                    continue
-                pos = body_end + 1
-                if self._in_key:
-                    state = _COLON
-                    if self._cap >= 0 and self._cap_kind == _CAP_KEY:
-                        key = scanstring(self._captured(s, pos), 1, False)[0]
-                        self._cap = -1
-                        self._key_done(key, stack[-1])
-                    continue
-                state = _NEXT
-                if self._cap >= 0 and len(stack) == self._cap_depth:
-                    self._value_done(self._captured(s, pos))
-                    self._cap = -1
+                else:
+                    state, pos = self._break(body_end)
                 continue
             if state == _WORD_:
                 word_end = _WORD.match(s, pos).end()  # type: ignore[union-attr]
@@ -349,25 +352,22 @@ class ReplyReader:
                 word = "".join(self._word)
                 self._word = []
                 if word not in _LITERALS and _NUMBER.match(word) is None:
-                    state, pos = self._break(pos, self._word_at, "")
+                    state, pos = self._break(pos, self._word_at)
                     continue
                 state = _NEXT
                 if self._cap >= 0 and len(stack) == self._cap_depth:
                     self._value_done(self._captured(s, pos))
-                    self._cap = -1
                 continue
             if state == _SEARCH:
-                match = _OPEN.search(s, pos)
+                match = _CANDIDATE.search(s, pos)
                 if match is None:
                     pos = end
                     break
-                pos = match.start()
-                is_array = s[pos] == "["
-                stack.append(_ENTRIES if is_array else _TOP)
+                pos = match.end()
+                stack.append(_ENTRIES if match[0] == "[" else _TOP)
                 self._committed = self._found = False
                 self._lists = 0
-                state = _ITEM if is_array else _KEY
-                pos += 1
+                state = _ITEM if match[0] == "[" else _KEY
                 continue
             if state == _DONE:
                 pos = end
@@ -375,22 +375,18 @@ class ReplyReader:
             char = s[pos]
             if char in " \t\n\r":
                 pos = _WS.match(s, pos).end()  # type: ignore[union-attr]
-                continue
-            if state == _NEXT:
+            elif state == _NEXT:
                 if char == ",":
                     state = _KEY if _IS_OBJECT[stack[-1]] else _ITEM
                     pos += 1
-                    continue
-                if char in "]}":
+                elif char in "]}":
                     state, pos = self._close(s, pos, char)
-                    continue
-                state, pos = self._break(pos, self._offset + pos, "")
-                continue
-            if state == _KEY:
+                else:
+                    state, pos = self._break(pos)
+            elif state == _KEY:
                 if char == '"':
-                    frame = stack[-1]
                     self._in_key = True
-                    if frame in (_ENTRY, _TOP):
+                    if stack[-1] in (_ENTRY, _TOP):
                         self._cap, self._cap_kind, self._cap_parts = pos, _CAP_KEY, []
                     self._slot = -1
                     state = _STRING
@@ -398,54 +394,48 @@ class ReplyReader:
                 elif char == "}":
                     state, pos = self._close(s, pos, char)
                 else:
-                    state, pos = self._break(pos, self._offset + pos, "")
-                continue
-            if state == _COLON:
+                    state, pos = self._break(pos)
+            elif state == _COLON:
                 if char == ":":
                     state = _VALUE
                     pos += 1
                 else:
-                    state, pos = self._break(pos, self._offset + pos, "")
-                continue
-            # _VALUE or _ITEM: a value starts here (or, for _ITEM, the array ends).
-            if char == "]" and state == _ITEM:
+                    state, pos = self._break(pos)
+            elif char == "]" and state == _ITEM:
                 state, pos = self._close(s, pos, char)
-                continue
-            depth = len(stack)
-            if self._slot >= 0:
-                self._cap, self._cap_kind, self._cap_depth = pos, self._slot, depth
-                self._cap_parts = []
-                self._slot = -1
-            if char == '"':
-                self._in_key = False
-                state = _STRING
-                pos += 1
-            elif char in "[{":
-                if depth >= MAX_DEPTH:
-                    state, pos = self._break(pos, self._offset + pos, TOO_DEEP)
-                    continue
-                parent = stack[-1]
-                if char == "{":
-                    if parent == _ENTRIES:
+            else:  # a value starts here: capture it if it matters
+                depth = len(stack)
+                if self._slot >= 0:
+                    self._cap, self._cap_kind, self._cap_depth = pos, self._slot, depth
+                    self._cap_parts = []
+                    self._slot = -1
+                if char == '"':
+                    self._in_key = False
+                    state = _STRING
+                    pos += 1
+                elif char in _WORD_CHARS:
+                    self._word_at = offset + pos
+                    state = _WORD_
+                elif char not in "[{":
+                    state, pos = self._break(pos)
+                elif depth >= MAX_DEPTH:
+                    state, pos = self._break(pos, reason=TOO_DEEP)
+                elif char == "{":
+                    if stack[-1] == _ENTRIES:
                         stack.append(_ENTRY)
-                        self._keys, self._indexes = set(), []
-                        self._response = self._repeated = None
+                        self._keys, self._indexes, self._response = [], [], None
                     else:
                         stack.append(_OBJECT)
                     state = _KEY
+                    pos += 1
                 else:
-                    if parent == _TOP and self._cap < 0:
+                    if stack[-1] == _TOP and self._cap < 0:
                         self._lists += 1
                         stack.append(_ENTRIES if self._lists == 1 else _ARRAY)
                     else:
                         stack.append(_ARRAY)
                     state = _ITEM
-                pos += 1
-            elif char in _WORD_CHARS:
-                self._word_at = self._offset + pos
-                state = _WORD_
-            else:
-                state, pos = self._break(pos, self._offset + pos, "")
+                    pos += 1
         self.steps += steps
         self._state = state
         if self._cap >= 0:
@@ -454,37 +444,42 @@ class ReplyReader:
         return pos
 
     def _captured(self, s: str, stop: int) -> str:
-        """Return the captured text, from where the capture began to *stop* in *s*."""
+        """End the capture at *stop* in *s*; return the text captured since it began."""
+        start, self._cap = self._cap, -1
         if self._cap_parts:
             return "".join(self._cap_parts) + s[:stop]
-        return s[self._cap : stop]
+        return s[start:stop]
 
     def _close(self, s: str, pos: int, char: str) -> tuple[int, int]:
         """Close the innermost container with *char* at *pos*; return the new state and position."""
         stack = self._stack
         frame = stack[-1]
         if _IS_OBJECT[frame] != (char == "}"):
-            return self._break(pos, self._offset + pos, "")
+            return self._break(pos)
         stack.pop()
-        pos += 1
         if frame == _ENTRY:
             self._entry_done()
         if not stack:
             if self._found:
                 self._ending = ""
                 return _DONE, len(s)
-            return _SEARCH, pos  # an array or object that is not the answer
+            return _SEARCH, pos + 1  # an array or object that is not the answer
         if self._cap >= 0 and len(stack) == self._cap_depth:
-            self._value_done(self._captured(s, pos))
-            self._cap = -1
-        return _NEXT, pos
+            self._value_done(self._captured(s, pos + 1))
+        return _NEXT, pos + 1
 
-    def _break(self, pos: int, where: int, reason: str) -> tuple[int, int]:
-        """The candidate is malformed at *pos* (*where* in the reply)."""
+    def _break(self, pos: int, where: int = -1, reason: str = "") -> tuple[int, int]:
+        """The candidate is malformed at *pos* (*where* in the reply), or nests too deep.
+
+        A candidate that held an entry ends the reading, and so does nesting
+        deeper than :data:`MAX_DEPTH` (its *reason*); any other is passed
+        over, and the search goes on from *pos*.
+        """
         self._stack.clear()
         self._cap = self._slot = -1
         self._word = []
-        if self._committed:
+        if self._committed or reason:
+            where = where if where >= 0 else self._offset + pos
             self._ending = reason or f"the reply's JSON array breaks off at character {where}"
             return _DONE, pos
         return _SEARCH, pos
