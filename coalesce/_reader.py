@@ -65,7 +65,7 @@ _PART_ESCAPE: Final = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
 _ALL_STRING: Final = re.compile(rf"{_STRING_BODY}(\\(?:u[0-9a-fA-F]{{0,3}})?)?").fullmatch
 """Matches text that is all inside a string; group 1 is an escape that its end cut short."""
 _WORD: Final = re.compile(r"[0-9A-Za-z.+\-]*")
-_WORD_CHARS: Final = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+-")
+_WORD_START: Final = frozenset("-0123456789tfnNI")  # of a number or a literal, as in _CANDIDATE
 _NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _LITERALS: Final = frozenset({"true", "false", "null", "NaN", "Infinity", "-Infinity"})
 _KEYED: Final = re.compile(r"task_([0-9]+)\Z")
@@ -413,7 +413,7 @@ class ReplyReader:
                     self._in_key = False
                     state = _STRING
                     pos += 1
-                elif char in _WORD_CHARS:
+                elif char in _WORD_START:
                     self._word_at = offset + pos
                     state = _WORD_
                 elif char not in "[{":

@@ -563,6 +563,32 @@ def test_every_split_of_a_reply_reads_as_the_whole() -> None:
             assert sorted(released) == [(0, whole[0]), (1, whole[1]), (2, whole[2])]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[H",
+        "x [tr",
+        "{ ",
+        "[ {",
+        "[ { x",
+        "[1 ",
+        '[{"a": "\\u12',
+        "[[[",
+        '{"task_0": "a',
+        "[as] [1]",
+    ],
+)
+def test_where_a_short_reply_is_split_never_matters(text: str) -> None:
+    # Found by the fuzz targets: "[" then a letter at the very end was read
+    # as a cut-off array when split there, and as prose when whole.
+    whole = split_text(text, 2)
+    for cut in range(len(text) + 1):
+        reader = ReplyReader(2)
+        reader.feed(text[:cut])
+        reader.feed(text[cut:])
+        assert reader.close() == whole, cut
+
+
 # -- Too long to be real ----------------------------------------------------------
 
 
