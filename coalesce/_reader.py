@@ -378,7 +378,7 @@ class ReplyReader:
             elif state == _NEXT:
                 if char == ",":
                     state = _KEY if _IS_OBJECT[stack[-1]] else _ITEM
-                    pos += 1
+                    pos = _WS.match(s, pos + 1).end()  # type: ignore[union-attr]
                 elif char in "]}":
                     state, pos = self._close(s, pos, char)
                 else:
@@ -398,7 +398,7 @@ class ReplyReader:
             elif state == _COLON:
                 if char == ":":
                     state = _VALUE
-                    pos += 1
+                    pos = _WS.match(s, pos + 1).end()  # type: ignore[union-attr]
                 else:
                     state, pos = self._break(pos)
             elif char == "]" and state == _ITEM:
