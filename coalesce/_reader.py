@@ -62,8 +62,7 @@ _WS: Final = re.compile(r"[ \t\n\r]*")
 _STRING_BODY: Final = r'[^"\\]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\]*+)*+'
 _BODY: Final = re.compile(_STRING_BODY)
 _PART_ESCAPE: Final = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
-_ALL_STRING: Final = re.compile(rf"{_STRING_BODY}(\\(?:u[0-9a-fA-F]{{0,3}})?)?").fullmatch
-"""Matches text that is all inside a string; group 1 is an escape that its end cut short."""
+_ALL_BODY: Final = _BODY.fullmatch
 _WORD: Final = re.compile(r"[0-9A-Za-z.+\-]*")
 _WORD_START: Final = frozenset("-0123456789tfnNI")  # of a number or a literal, as in _CANDIDATE
 _NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
@@ -193,15 +192,23 @@ class ReplyReader:
             self._tail = ["".join(tail)[-EXCERPT_CHARS:]]
         if fed < EXCERPT_CHARS:
             self._head = (self._head + chunk)[:EXCERPT_CHARS]
-        text = self._pending + chunk if self._pending else chunk
+        pending = self._pending
+        text = pending + chunk if pending else chunk
+        known = -1  # where the string that the text starts inside ends, once found
         if self._state == _STRING and total <= self._max:
-            # The common case while a long answer streams: the text is all string.
-            inside = _ALL_STRING(text)
-            if inside is not None:
-                cut = inside.start(1)
-                self._pending = "" if cut < 0 else text[cut:]
+            # The common case while a long answer streams: the text is all string,
+            # or all but an escape sequence that the chunk's end cut short.
+            if _ALL_BODY(text) is not None:
+                if pending:
+                    self._pending = ""
                 if self._cap >= 0:
-                    self._cap_parts.append(text if cut < 0 else text[:cut])
+                    self._cap_parts.append(text)
+                return []
+            known = _BODY.match(text).end()  # type: ignore[union-attr]
+            if _PART_ESCAPE.match(text, known):
+                self._pending = text[known:]
+                if self._cap >= 0:
+                    self._cap_parts.append(text[:known])
                 return []
         if self._state == _DONE or not chunk:
             return []
@@ -210,7 +217,7 @@ class ReplyReader:
             return []
         released: list[tuple[int, str]] = []
         self._released = released
-        consumed = self._run(text, total - len(text))
+        consumed = self._run(text, total - len(text), known)
         self._pending = text[consumed:]
         return released
 
@@ -308,8 +315,11 @@ class ReplyReader:
 
     # -- The tokenizer -------------------------------------------------------------
 
-    def _run(self, s: str, offset: int) -> int:
+    def _run(self, s: str, offset: int, known: int = -1) -> int:
         """Tokenize *s*, at *offset* in the reply, from where the last chunk left off.
+
+        *known*, if not -1, is where the string that *s* starts inside ends
+        (or breaks), already found by :meth:`feed`.
 
         Returns:
             How much of *s* was consumed; the rest is an escape sequence that
@@ -323,7 +333,10 @@ class ReplyReader:
         while pos < end:
             steps += 1
             if state == _STRING:
-                body_end = _BODY.match(s, pos).end()  # type: ignore[union-attr]
+                if known < 0:
+                    body_end = _BODY.match(s, pos).end()  # type: ignore[union-attr]
+                else:
+                    body_end, known = known, -1
                 if body_end == end:
                     pos = end
                 elif s[body_end] == '"':
