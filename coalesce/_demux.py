@@ -156,7 +156,7 @@ def demux_reply(
         reply: The model's reply to the coalesced request.
         n_tasks: How many tasks the coalesced request held.
         max_chars: The longest reply text the batch could legitimately
-            produce (see :func:`~coalesce._reader.max_reply_chars`); a longer
+            produce (see ``coalesce._reader.max_reply_chars``); a longer
             reply is refused without being parsed, every task getting a
             :class:`TaskError`. None: no limit.
 

@@ -232,7 +232,7 @@ def build_batch_request(
             (One request is accepted too, though the coordinator sends a lone
             request as it is.)
         keyed: Ask for the keyed reply ``{"task_0": ..., ...}`` (whose schema
-            is :func:`response_schema`) instead of the array of entries.
+            is ``coalesce._prompt.response_schema``) instead of the array of entries.
 
     Returns:
         The coalesced request, ready for any :class:`SamplingClient`.
