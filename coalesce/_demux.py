@@ -3,13 +3,13 @@
 Pure: no I/O, no clock, no global state. Model replies are untrusted input, so
 :func:`demux_reply` never raises, whatever the reply holds, and takes time
 linear in the reply's size. The rules it applies, with an example each, are in
-``docs/explanation/demux-rules.rst``; :mod:`coalesce._jsonscan` finds the
-array, and this module routes its entries to their tasks.
+``docs/explanation/demux-rules.rst``; :class:`~coalesce._reader.ReplyReader`
+applies them, over a whole reply here or chunk by chunk as a reply streams.
 
 The one rule above all others: an answer is only ever the text that the reply
 gave for that task's index. Anything doubtful (two different answers, an entry
-that repeats a key, a missing response) becomes that task's
-:class:`~coalesce.TaskError`, never a guess.
+that repeats a key, a missing response, an entry the reply did not complete)
+becomes that task's :class:`~coalesce.TaskError`, never a guess.
 """
 
 from __future__ import annotations
@@ -20,18 +20,15 @@ from typing import Any, Final
 from mcp_types import CreateMessageResult, CreateMessageResultWithTools, TextContent
 
 from ._errors import TaskError, excerpt
-from ._jsonscan import Ending, NotFound, RepeatedKeys, Work, read_array
+from ._reader import TWO_ANSWERS, ReplyReader, index_named
 
-__all__ = ["demux_reply", "reply_text", "split_text"]
+__all__ = ["answer_result", "demux_reply", "reply_text", "split_text"]
 
-_MAX_INDEX_DIGITS: Final = 18
-"""Longest task index written as a string of digits that is converted (``int`` of more is slow)."""
+_FAST: Final = json.JSONDecoder(object_pairs_hook=tuple, strict=False)
+"""Decodes a well-formed reply at C speed, each object as its ``(key, value)`` pairs.
 
-CUT_OFF: Final = "the reply was cut off before this task"
-TWO_ANSWERS: Final = "two different answers"
-NO_RESPONSE: Final = "entry has no 'response'"
-NULL_RESPONSE: Final = "entry's 'response' is null"
-UNWRITABLE: Final = "entry's 'response' cannot be written as JSON text"
+Pairs, not a dict, so that a repeated key is seen rather than lost.
+"""
 
 
 def reply_text(reply: CreateMessageResult | CreateMessageResultWithTools) -> str:
@@ -47,46 +44,20 @@ def reply_text(reply: CreateMessageResult | CreateMessageResultWithTools) -> str
     return "\n".join(text for text in texts if isinstance(text, str))
 
 
-def _task_index(value: object, n_tasks: int) -> int | None:
-    """Return the task *value* names, or None if it names none of the *n_tasks*.
-
-    An int names its task, and so does a string of ASCII digits ("3"), which
-    some models write; a bool is not an int here, and a negative or too large
-    index names no task.
-    """
-    if type(value) is int:
-        return value if 0 <= value < n_tasks else None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        digits = value.lstrip("0") or "0"
-        if len(digits) <= _MAX_INDEX_DIGITS:
-            index = int(digits)
-            return index if index < n_tasks else None
-    return None
-
-
-def _json_text(value: object) -> str | None:
-    """Return *value*'s compact JSON text, or None if it cannot be written.
-
-    A response that is not a string (a number, an object) is the JSON text
-    the model gave, written compactly and without escaping non-ASCII. An
-    integer too long to convert, or nesting too deep to write, cannot be.
-    """
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError, RecursionError):
-        return None
-
-
-def split_text(text: str, n_tasks: int, work: Work | None = None) -> list[str | TaskError]:
+def split_text(text: str, n_tasks: int, *, max_chars: int | None = None) -> list[str | TaskError]:
     """Give each of *n_tasks* tasks its answer's text from the reply's *text*, or its error.
 
-    This is :func:`demux_reply` on plain text, for the tests and fuzz targets
-    as much as for it.
+    This is :func:`demux_reply` on plain text: a :class:`~coalesce._reader.ReplyReader`
+    fed the whole text as one chunk. A well-formed reply (a bare JSON array
+    of ``{"task_index", "response"}`` entries with string responses) is
+    decoded once at C speed instead, with the same outcome.
 
     Args:
         text: The coalesced reply's text.
         n_tasks: How many tasks the coalesced request held.
-        work: Counts the work done, if given (see :class:`~coalesce._jsonscan.Work`).
+        max_chars: The longest reply the batch could produce (see
+            :func:`~coalesce._reader.max_reply_chars`); a longer one is
+            refused unparsed.
 
     Returns:
         One entry per task, in task order: the text the reply gave for that
@@ -94,63 +65,70 @@ def split_text(text: str, n_tasks: int, work: Work | None = None) -> list[str | 
     """
     if n_tasks <= 0:
         return []
-    quote = excerpt(text)
-    found = read_array(text, work)
-    if isinstance(found, NotFound):
-        return [TaskError(index, found.reason, quote) for index in range(n_tasks)]
+    if max_chars is None or len(text) <= max_chars:
+        outcomes = read_well_formed(text, n_tasks)
+        if outcomes is not None:
+            return outcomes
+    reader = ReplyReader(n_tasks, limit=max_chars)
+    reader.feed(text)
+    return reader.close()
+
+
+def read_well_formed(text: str, n_tasks: int) -> list[str | TaskError] | None:
+    """Read a well-formed reply at C speed, or return None to leave it to the reader.
+
+    Well-formed: the text is a JSON array, and each element is an object of
+    exactly ``task_index`` (an int or a string of digits) and ``response`` (a
+    string). Anything else (a fence, prose, a wrapper, a repeated key, a
+    non-string response) returns None. The outcome is the reader's, which
+    the property tests check.
+    """
+    try:
+        entries = _FAST.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(entries) is not list or not entries:
+        return None
     answers: dict[int, str] = {}
-    problems: dict[int, str] = {}
-    for entry in found.entries:
-        if not isinstance(entry, dict):
-            continue
-        if isinstance(entry, RepeatedKeys):
-            # Entries that ran together: every task they name is in doubt.
-            # The key is the model's text: quote a short excerpt of it only.
-            reason = f"entry repeats key {excerpt(entry.repeated, 40)!r}"
-            for key, value in entry.pairs:
-                index = _task_index(value, n_tasks) if key == "task_index" else None
-                if index is not None:
-                    problems.setdefault(index, reason)
-            continue
-        index = _task_index(entry.get("task_index"), n_tasks)
-        if index is None:
-            continue
-        response = entry.get("response")
-        if response is None:
-            problems.setdefault(index, NULL_RESPONSE if "response" in entry else NO_RESPONSE)
-            continue
-        answer = response if isinstance(response, str) else _json_text(response)
-        if answer is None:
-            problems.setdefault(index, UNWRITABLE)
-            continue
-        if answers.setdefault(index, answer) != answer:
-            problems.setdefault(index, TWO_ANSWERS)
-    if found.ending is Ending.CUT_OFF:
-        absent = CUT_OFF
-    elif found.ending is Ending.BROKEN:
-        absent = f"the reply's JSON array breaks off at character {found.where}"
-    else:
-        absent = ""
-    results: list[str | TaskError] = []
-    for index in range(n_tasks):
-        if index in problems:
-            results.append(TaskError(index, problems[index], quote))
-        elif index in answers:
-            results.append(answers[index])
+    conflicts: set[int] = set()
+    for entry in entries:
+        if type(entry) is not tuple or len(entry) != 2:
+            return None
+        (first, named), (second, response) = entry
+        if first == "response" and second == "task_index":
+            named, response = response, named
+        elif first != "task_index" or second != "response":
+            return None
+        if type(response) is not str:
+            return None
+        if type(named) is int:
+            index = named if 0 <= named < n_tasks else None
+        elif type(named) is str:
+            index = index_named(named, n_tasks)
         else:
-            results.append(TaskError(index, absent or f"no entry answers task {index}", quote))
-    return results
+            return None
+        if index is not None and answers.setdefault(index, response) != response:
+            conflicts.add(index)
+    outcomes: list[str | TaskError] = []
+    for index in range(n_tasks):
+        answer = answers.get(index)
+        if answer is None or index in conflicts:
+            reason = TWO_ANSWERS if answer is not None else f"no entry answers task {index}"
+            outcomes.append(TaskError(index, reason, excerpt(text)))
+        else:
+            outcomes.append(answer)
+    return outcomes
 
 
-def _answer(text: str, model: Any, stop_reason: Any) -> CreateMessageResult:
-    """Build one task's answer: the assistant's *text*, from the coalesced reply's model.
+def answer_result(text: str, model: Any, stop_reason: Any) -> CreateMessageResult:
+    """Build one task's answer: the assistant's *text*, with the coalesced reply's model.
 
-    Validated construction is the cheap way here: with pydantic 2.14,
-    ``model_construct`` (a Python loop over the fields) costs about three
-    times as much as validation (done in Rust) for these two small models. A
-    reply that was itself built without validation may hold a ``model`` or
-    ``stop_reason`` that fails validation; its answers are then constructed
-    without it, rather than raising.
+    What the coordinator releases to a caller, whether the whole reply was
+    read or only the caller's entry of a streaming one. Built through
+    pydantic's public constructor (validation is the cheap way here). A reply
+    that was itself built without validation may hold a ``model`` or
+    ``stop_reason`` that fails validation; the answer then gets
+    ``model=""`` and ``stop_reason=None`` rather than raising.
     """
     content = TextContent(type="text", text=text)
     try:
@@ -158,26 +136,32 @@ def _answer(text: str, model: Any, stop_reason: Any) -> CreateMessageResult:
             role="assistant", content=content, model=model, stop_reason=stop_reason
         )
     except ValueError:  # pydantic's ValidationError is a ValueError
-        return CreateMessageResult.model_construct(
-            role="assistant", content=content, model=model, stop_reason=stop_reason
-        )
+        return CreateMessageResult(role="assistant", content=content, model="", stop_reason=None)
 
 
 def demux_reply(
-    reply: CreateMessageResult | CreateMessageResultWithTools, n_tasks: int
+    reply: CreateMessageResult | CreateMessageResultWithTools,
+    n_tasks: int,
+    *,
+    max_chars: int | None = None,
 ) -> list[CreateMessageResult | TaskError]:
     """Give each of *n_tasks* tasks its own answer from the coalesced *reply*, or its own error.
 
     The reply should be the JSON array of ``{"task_index": int, "response":
-    string}`` that :func:`build_batch_request` asks for, but it may also be
-    fenced, wrapped in prose or in an object, have trailing commas, or be
-    truncated; see :doc:`/explanation/demux-rules` for every rule.
+    string}`` that :func:`build_batch_request` asks for, or the keyed object
+    ``{"task_0": string, ...}``, but it may also be fenced, wrapped in prose
+    or in an object, have trailing commas, or be truncated; see
+    :doc:`/explanation/demux-rules` for every rule.
 
     Never raises, whatever the reply holds, and takes time linear in its size.
 
     Args:
         reply: The model's reply to the coalesced request.
         n_tasks: How many tasks the coalesced request held.
+        max_chars: The longest reply text the batch could legitimately
+            produce (see ``coalesce._reader.max_reply_chars``); a longer
+            reply is refused without being parsed, every task getting a
+            :class:`TaskError`. None: no limit.
 
     Returns:
         One entry per task, in task order: a ``CreateMessageResult`` holding
@@ -189,6 +173,6 @@ def demux_reply(
     model = getattr(reply, "model", "")
     stop_reason = getattr(reply, "stop_reason", None)
     return [
-        outcome if isinstance(outcome, TaskError) else _answer(outcome, model, stop_reason)
-        for outcome in split_text(reply_text(reply), n_tasks)
+        outcome if isinstance(outcome, TaskError) else answer_result(outcome, model, stop_reason)
+        for outcome in split_text(reply_text(reply), n_tasks, max_chars=max_chars)
     ]

@@ -2,13 +2,14 @@
 
 Pure functions of their arguments: no I/O, no clock, no global state, so the
 coordinator, a tool that returns a ``Sample`` marker, and the tests can all
-use them alike.
+use them alike. The format is described in ``docs/explanation/wire-format.rst``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from json.encoder import encode_basestring
+from typing import Any
 
 from mcp_types import (
     CreateMessageRequestParams,
@@ -16,17 +17,17 @@ from mcp_types import (
     TextContent,
 )
 
-from ._wire import WireBatch, WireMessage, WireTask
-
 __all__ = [
     "BATCH_SYSTEM_PROMPT",
+    "KEYED_SYSTEM_PROMPT",
     "SHARED_FIELDS",
-    "batch_payload",
     "build_batch_request",
     "check_batchable",
     "compose_batch",
     "is_batchable",
     "is_coalesced",
+    "payload_json",
+    "response_schema",
     "task_text",
 ]
 
@@ -41,20 +42,39 @@ BATCH_SYSTEM_PROMPT = (
 )
 """The system prompt that makes the model a batch processor; ``{n}`` is the task count.
 
-Its wording is the seed's, so prompts tuned for the seed keep working, with
-one added sentence that keeps tasks apart.
+Its wording is the original Rust coordinator's, so prompts tuned for it keep
+working, with one added sentence that keeps tasks apart.
 """
+
+KEYED_SYSTEM_PROMPT = (
+    "You are a batch task processor. Process EVERY task listed in the user "
+    "message and reply with a JSON object that has exactly {n} members, one "
+    'per task: "task_<task_index>": "<string>" ("task_0", "task_1", ...). '
+    "Answer every task on its own, exactly as if it were the only task you "
+    "were given: never let one task's text change your answer to another. "
+    "Do NOT include any prose outside the JSON."
+)
+"""The system prompt of a keyed batch (see :func:`response_schema`); ``{n}`` is the task count."""
 
 SHARED_SYSTEM_PREFIX = "System prompt for every task: "
 """Introduces a system prompt that every task shares, stated once."""
 
+TASK_SYSTEM_NOTE = (
+    'A task\'s "system" field holds instructions for that task alone: follow them '
+    "for that task, and never for another."
+)
+"""Added to the system prompt when tasks carry system prompts of their own."""
 
-_BATCH_PROMPT_START = BATCH_SYSTEM_PROMPT.split("{n}", 1)[0]
+_COALESCED_START = "You are a batch task processor. Process EVERY task listed in the user message"
 
 
 def is_coalesced(params: CreateMessageRequestParams) -> bool:
-    """Tell whether *params* was built by :func:`~coalesce.build_batch_request` (or the seed's)."""
-    return bool(params.system_prompt and params.system_prompt.startswith(_BATCH_PROMPT_START))
+    """Tell whether *params* was built by :func:`~coalesce.build_batch_request`.
+
+    Batches built by the original Rust coordinator, and keyed batches, are
+    recognized too: their system prompts start alike.
+    """
+    return bool(params.system_prompt and params.system_prompt.startswith(_COALESCED_START))
 
 
 def is_batchable(params: CreateMessageRequestParams) -> bool:
@@ -90,30 +110,40 @@ def task_text(message: SamplingMessage) -> str:
     return "\n".join(block.text for block in content if isinstance(block, TextContent))
 
 
-def batch_payload(requests: Sequence[CreateMessageRequestParams]) -> WireBatch:
-    """Return the wire form of *requests*' conversations, task *i* being ``requests[i]``."""
-    return WireBatch(
-        tasks=tuple(
-            WireTask(
-                task_index=index,
-                messages=tuple(
-                    WireMessage(role=message.role, content=task_text(message))
-                    for message in request.messages
-                ),
-            )
-            for index, request in enumerate(requests)
-        )
-    )
+def response_schema(n_tasks: int) -> dict[str, Any]:
+    """Return the JSON Schema of a keyed batch's reply: ``{"task_0": string, ...}``.
+
+    One required string property per task, ``task_0`` to ``task_{n-1}`` in
+    task order, and no other property. A client that can constrain a reply
+    to a schema (OpenAI's strict ``json_schema``, Anthropic's structured
+    outputs or a forced tool) is sent it with a batch that
+    :func:`compose_batch` built with ``keyed=True``. A lone request is sent
+    as it is, never with a schema.
+
+    Example::
+
+        >>> response_schema(2)["required"]
+        ['task_0', 'task_1']
+    """
+    names = [f"task_{index}" for index in range(n_tasks)]
+    return {
+        "type": "object",
+        "properties": {name: {"type": "string"} for name in names},
+        "required": names,
+        "additionalProperties": False,
+    }
 
 
-def payload_json(requests: Sequence[CreateMessageRequestParams]) -> str:
-    """Return :func:`batch_payload` as compact JSON, non-ASCII kept, built in one pass.
+def payload_json(requests: Sequence[CreateMessageRequestParams], *, own_system: bool) -> str:
+    """Return the user message of a batch of *requests*: their tasks as compact JSON.
 
-    The same text as ``json.dumps(converter.unstructure(batch_payload(requests)),
-    ensure_ascii=False, separators=(",", ":"))``, at a fraction of the cost: it
-    is on every coalesced call's path, and the intermediate wire objects and
-    dicts are garbage as soon as they are encoded. Strings are escaped by the
-    very function ``json.dumps`` uses for them.
+    Task *i* is ``requests[i]``: ``{"task_index": i, "messages": [...]}``
+    with each message's text, and, if *own_system*, a ``"system"`` member
+    holding the request's own system prompt (when it has one). Built in one
+    pass with the very function ``json.dumps`` escapes strings with, so the
+    text is what ``json.dumps(..., ensure_ascii=False, separators=(",",
+    ":"))`` writes, at a fraction of the cost: it is on every coalesced
+    call's path.
     """
     tasks = []
     for index, request in enumerate(requests):
@@ -122,7 +152,9 @@ def payload_json(requests: Sequence[CreateMessageRequestParams]) -> str:
             f'"content":{encode_basestring(task_text(message))}}}'
             for message in request.messages
         )
-        tasks.append(f'{{"task_index":{index},"messages":[{messages}]}}')
+        system = request.system_prompt
+        own = f',"system":{encode_basestring(system)}' if own_system and system else ""
+        tasks.append(f'{{"task_index":{index}{own},"messages":[{messages}]}}')
     return '{"tasks":[' + ",".join(tasks) + "]}"
 
 
@@ -146,16 +178,23 @@ def check_batchable(requests: Sequence[object]) -> list[CreateMessageRequestPara
     return checked
 
 
-def _system_prompt(requests: Sequence[CreateMessageRequestParams]) -> str:
-    parts = [BATCH_SYSTEM_PROMPT.replace("{n}", str(len(requests)))]
-    prompts = [request.system_prompt for request in requests]
-    shared = prompts[0]
-    if shared and all(prompt == shared for prompt in prompts):
+def _shared_system_prompt(requests: Sequence[CreateMessageRequestParams]) -> str | None:
+    """Return the system prompt every request has, if they all have the same one."""
+    shared = requests[0].system_prompt
+    if shared and all(request.system_prompt == shared for request in requests):
+        return shared
+    return None
+
+
+def _system_prompt(
+    requests: Sequence[CreateMessageRequestParams], shared: str | None, *, keyed: bool
+) -> str:
+    template = KEYED_SYSTEM_PROMPT if keyed else BATCH_SYSTEM_PROMPT
+    parts = [template.replace("{n}", str(len(requests)))]
+    if shared is not None:
         parts.append(SHARED_SYSTEM_PREFIX + shared)
-    else:
-        parts.extend(
-            f"Task-{index} sub-system: {prompt}" for index, prompt in enumerate(prompts) if prompt
-        )
+    elif any(request.system_prompt for request in requests):
+        parts.append(TASK_SYSTEM_NOTE)
     return "\n\n".join(parts)
 
 
@@ -176,21 +215,24 @@ not carried into a coalesced request.
 
 
 def build_batch_request(
-    requests: Sequence[CreateMessageRequestParams],
+    requests: Sequence[CreateMessageRequestParams], *, keyed: bool = False
 ) -> CreateMessageRequestParams:
     """Build the one sampling request that asks the model to answer every request.
 
     Task *i* of the coalesced request is ``requests[i]``. The result carries
-    the batch-processor system prompt (with each task's own system prompt, or
-    one shared by all stated once), a single user message holding the tasks as
-    JSON (see :doc:`/explanation/wire-format`), the sum of the requests'
-    ``max_tokens``, and the settings the requests share (model preferences,
-    temperature, stop sequences, context inclusion, metadata).
+    the batch-processor system prompt (with a system prompt shared by every
+    request stated once), a single user message holding the tasks as JSON,
+    each with its own system prompt if it has one (see
+    :doc:`/explanation/wire-format`), the sum of the requests' ``max_tokens``,
+    and the settings the requests share (model preferences, temperature,
+    stop sequences, context inclusion, metadata).
 
     Args:
         requests: Two or more text-only requests that agree on those settings.
             (One request is accepted too, though the coordinator sends a lone
             request as it is.)
+        keyed: Ask for the keyed reply ``{"task_0": ..., ...}`` (whose schema
+            is ``coalesce._prompt.response_schema``) instead of the array of entries.
 
     Returns:
         The coalesced request, ready for any :class:`SamplingClient`.
@@ -224,24 +266,26 @@ def build_batch_request(
                     f"request {index} differs from request 0 in {field!r}; "
                     "only requests that agree on it can share a call"
                 )
-    return compose_batch(requests)
+    return compose_batch(requests, keyed=keyed)
 
 
-def compose_batch(requests: Sequence[CreateMessageRequestParams]) -> CreateMessageRequestParams:
+def compose_batch(
+    requests: Sequence[CreateMessageRequestParams], *, keyed: bool = False
+) -> CreateMessageRequestParams:
     """Build the coalesced request without checking *requests* first.
 
     For callers that already know the requests may share a call (the
     coordinator's compatibility key guarantees it); everyone else calls
-    :func:`build_batch_request`.
+    :func:`build_batch_request`. With *keyed*, the system prompt asks for
+    the keyed object that :func:`response_schema` describes; the tasks are
+    the same.
     """
     first = requests[0]
+    shared = _shared_system_prompt(requests)
+    payload = payload_json(requests, own_system=shared is None)
     return CreateMessageRequestParams(
-        messages=[
-            SamplingMessage(
-                role="user", content=TextContent(type="text", text=payload_json(requests))
-            )
-        ],
-        system_prompt=_system_prompt(requests),
+        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=payload))],
+        system_prompt=_system_prompt(requests, shared, keyed=keyed),
         max_tokens=sum(request.max_tokens for request in requests),
         **{field: getattr(first, field) for field in SHARED_FIELDS},
     )

@@ -10,6 +10,7 @@ so a test can check that every task got exactly its own answer or an error.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 import attrs
@@ -46,14 +47,19 @@ json_values: st.SearchStrategy[Any] = st.recursive(
 )
 """Arbitrary JSON data (no NaN or infinities, which JSON cannot write)."""
 
+_OPENS_A_VALUE = re.compile(r'\[[\s\[]*(?:["{]|\Z)')
+
 prose = st.text(
     alphabet=st.sampled_from(list("Here are the results [as asked] (1) 2. Hope this helps!'\"\n")),
     max_size=40,
-)
-"""Chatty text around a reply, with brackets and quotes, but never ``[`` then ``{``.
+).filter(lambda text: _OPENS_A_VALUE.search(text) is None)
+"""Chatty text around a reply, with brackets and quotes, but never one that opens a JSON value.
 
-Text that opened an array of objects before the real one would be a
-different reply, not the same reply with prose around it.
+A ``[`` then (maybe after spaces) a quote, a ``{`` or the prose's end would
+open an array whose string or object runs into the real reply: a different
+reply, not the same reply with prose around it. (The reader reads each
+character once, so it does not go back to look for an array inside a
+broken one.)
 """
 
 

@@ -15,16 +15,8 @@ from mcp.types import (
 )
 
 from coalesce import TaskError, demux_reply
-from coalesce._demux import reply_text, split_text
-from coalesce._jsonscan import (
-    MAX_DEPTH,
-    WORK_LIMIT_FACTOR,
-    WORK_SLACK,
-    Ending,
-    Found,
-    Work,
-    read_array,
-)
+from coalesce._demux import answer_result, read_well_formed, reply_text, split_text
+from coalesce._reader import MAX_DEPTH, ReplyReader, max_reply_chars
 from coalesce.testing import text_result
 
 
@@ -121,15 +113,15 @@ def test_a_reply_with_no_text_gives_every_task_an_error() -> None:
 # -- Fast path first -----------------------------------------------------------
 
 
-def test_a_well_formed_reply_takes_one_decode() -> None:
-    work = Work()
-    assert split_text("  \n" + entries((0, "a"), (1, "b")) + "\n", 2, work) == ["a", "b"]
-    assert work.decode_calls == 1
-    assert work.decode_failures == 0
+def test_a_well_formed_reply_is_decoded_whole() -> None:
+    text = "  \n" + entries((0, "a"), (1, "b")) + "\n"
+    assert read_well_formed(text, 2) == ["a", "b"]
+    assert split_text(text, 2) == ["a", "b"]
+    for other in ["```\n" + text, text[:-3] + ",]", entries((0, 1)), '{"task_0": "a"}']:
+        assert read_well_formed(other, 1) is None, other
 
 
-def test_the_tolerant_path_runs_only_when_the_fast_path_fails() -> None:
-    # Valid JSON that is not an array is not searched for arrays inside it.
+def test_json_that_is_not_an_array_of_entries_answers_nothing() -> None:
     text = json.dumps({"a": [{"task_index": 0, "response": "x"}], "b": []})
     assert reasons(split_text(text, 1)) == [
         "the reply's JSON object does not hold exactly one list"
@@ -166,6 +158,30 @@ def test_an_object_whose_single_list_holds_the_array_is_unwrapped() -> None:
     inner = entries((0, "a"), (1, "b"))
     assert split_text('{"results": ' + inner + ', "count": 2}', 2) == ["a", "b"]
     assert split_text('Sure! {"results": ' + inner + "} Done.", 2) == ["a", "b"]
+
+
+def test_the_keyed_object_answers_each_task_by_its_key() -> None:
+    text = '{"task_0": "a", "task_1": "b"}'
+    assert split_text(text, 2) == ["a", "b"]
+    assert split_text("```json\n" + text + "\n```", 2) == ["a", "b"]
+    assert split_text('Sure: {"task_1": "b", "task_0": {"k": [1]}, "note": 3}', 2) == [
+        '{"k":[1]}',
+        "b",
+    ]
+
+
+def test_a_key_the_keyed_object_lacks_is_that_tasks_error() -> None:
+    outcomes = split_text('{"task_0": "a", "task_2": null, "task_9": "x", "task_x": "y"}', 3)
+    assert reasons(outcomes) == [None, "no entry answers task 1", "entry's 'response' is null"]
+    cut = split_text('{"task_0": "a", "task_1": "b', 2)
+    assert reasons(cut) == [None, "the reply was cut off before this task"]
+
+
+def test_a_keyed_task_given_two_different_answers_is_an_error() -> None:
+    assert reasons(split_text('{"task_0": "a", "task_0": "b", "task_1": "c"}', 2)) == [
+        "two different answers",
+        None,
+    ]
 
 
 def test_an_object_with_two_lists_is_not_guessed_at() -> None:
@@ -398,17 +414,26 @@ HOSTILE: dict[str, str] = {
 }
 
 
+def read_chunked(text: str, n_tasks: int, size: int) -> tuple[list[tuple[int, str]], ReplyReader]:
+    """Feed *text* to a reader in chunks of *size*; return what it released, and the reader."""
+    reader = ReplyReader(n_tasks)
+    released = []
+    for start in range(0, len(text), size):
+        released += reader.feed(text[start : start + size])
+    return released, reader
+
+
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_input_gives_errors_not_a_crash(name: str) -> None:
     text = HOSTILE[name]
-    work = Work()
-    outcomes = split_text(text, 3, work)
+    outcomes = split_text(text, 3)
     assert len(outcomes) == 3
     for index, outcome in enumerate(outcomes):
         assert isinstance(outcome, str) or outcome.task_index == index
-    assert work.chars <= WORK_LIMIT_FACTOR * len(text) + WORK_SLACK
     results = demux_reply(reply(text), 3)
     assert [isinstance(r, TaskError) for r in results] == [not isinstance(o, str) for o in outcomes]
+    _, reader = read_chunked(text, 3, 4096)
+    assert reader.close() == outcomes
 
 
 def test_hostile_input_deep_in_the_stack_does_not_raise_recursion_error() -> None:
@@ -427,59 +452,185 @@ def test_lone_surrogates_come_through_as_given() -> None:
     assert split_text('[{"task_index": 0, "response": "a\\ud800"}]', 1) == ["a\ud800"]
 
 
-# -- Linear time --------------------------------------------------------------------
+# -- Linear by construction --------------------------------------------------------
 #
-# The work counter adds up the characters each step examined (regex scans,
-# decodes, and the line counting a JSONDecodeError does); the search gives up
-# beyond WORK_FACTOR times the reply's size. These tests check that the
-# counting is honest enough to catch a rescan: the work per character must
-# not grow with the size of the input. No clock is read.
+# The reader counts its tokenizer steps; each consumes at least one character,
+# but for a candidate's start and end. Counting them, not timing, checks that
+# nothing is read twice, whatever the shape and however the text is chunked.
 
-GROWING: dict[str, Any] = {
-    "prose with brackets": lambda n: "Here [as asked] [1] [{x}] " * n + entries((0, "a")),
-    "fenced, trailing commas": lambda n: (
-        "```json\n[" + '{"task_index": 0, "response": "a",},' * n + "]\n```"
-    ),
-    "cut off": lambda n: "Sure:\n```json\n" + entries(*((i, "é" * 10) for i in range(n)))[:-5],
-    "broken values": lambda n: '[{"a": [x ' * n + entries((0, "a")),
-    "nested arrays": lambda n: '[{"a":' * n + "1" + "}]" * n,
-    "wrapped in prose brackets": lambda n: "[\n" * n + '{"results": ' + entries((0, "a")) + "}",
-    "objects without tasks": lambda n: '[{"a": 1}, ' * n + "x " + entries((0, "a")),
-    "unterminated strings": lambda n: '[{"a": "' * n,
-    "decode errors": lambda n: '[{"a": [1 x] ' * n,
+SHAPES: dict[str, str] = {
+    **HOSTILE,
+    "prose with brackets before": "Here [as asked] [1] [{x}] " * 20_000 + entries((0, "a")),
+    "fenced, trailing commas": "```json\n[" + '{"task_index": 0, "response": "a",},' * 20_000,
+    "unterminated strings": '[{"a": "' * 20_000,
+    "decode errors": '[{"a": [1 x] ' * 20_000,
+    "escapes": '[{"task_index": 0, "response": "' + "\\u00e9\\n" * 50_000 + '"}]',
 }
 
 
-@pytest.mark.parametrize("name", list(GROWING))
-def test_work_grows_linearly(name: str) -> None:
-    make = GROWING[name]
-    per_char = []
-    for n in (1_000, 8_000):
-        text = make(n)
-        work = Work()
-        split_text(text, 2, work)
-        per_char.append((work.chars / len(text), work.decode_calls / len(text)))
-    (chars_small, calls_small), (chars_big, calls_big) = per_char
-    # Quadratic work would grow eightfold per character here.
-    assert chars_big <= chars_small * 1.5 + 0.5, per_char
-    assert calls_big <= calls_small * 1.5 + 0.01, per_char
-    assert chars_big <= WORK_LIMIT_FACTOR, per_char
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_each_character_is_read_a_bounded_number_of_times(name: str) -> None:
+    text = SHAPES[name]
+    for size in (len(text), 4096, 7):
+        _, reader = read_chunked(text, 3, size)
+        assert reader.steps <= 2 * len(text) + 10, (size, reader.steps, len(text))
 
 
-def test_a_well_formed_reply_costs_a_few_times_its_size() -> None:
-    answers = [(i, f"answer {i} " * 20) for i in range(500)]
-    for text, times in [
-        (entries(*answers), 1),  # the fast path alone
-        ("```json\n" + entries(*answers) + "\n```", 2),  # and the array whole
-        # and the array piece by piece; a failed whole try is not rescanned
-        # for its depth (that cost a 1 MB reply 50 ms in a Python loop).
-        ("Here you are [as asked]:\n" + entries(*answers)[:-1] + ",]\nHope this helps [1]", 3),
-        # and the errors' line counting, and the cut entry member by member
-        (entries(*answers)[:-30], 7),
-    ]:
-        work = Work()
-        assert split_text(text, 500, work)[:499] == [answer for _, answer in answers[:499]]
-        assert len(text) <= work.chars <= (times + 0.1) * len(text), (times, work)
+# -- An entry the reply did not complete is never an answer ----------------------
+
+
+def test_an_entry_still_open_when_the_reply_ends_is_not_an_answer() -> None:
+    # A stray "[" made task 3's response swallow the entries after it, and the
+    # reply was cut before task 3's entry closed: salvage must not close it.
+    text = (
+        '[{"task_index": 3, "response": [{"task_index": 0, "response": "a"}, '
+        '{"task_index": 1, "response": "b"}, {"task_index": 2, "response": "c"}, '
+        '{"task_index": 4, "response": "e"}]'
+    )
+    assert reasons(split_text(text, 5)) == ["the reply was cut off before this task"] * 5
+    fenced = split_text("Sure!\n```json\n" + text + "\n```", 5)
+    assert all(isinstance(outcome, TaskError) for outcome in fenced)
+
+
+def test_an_entry_closed_only_by_the_end_of_a_wrapper_is_not_an_answer() -> None:
+    text = '{"results": [{"task_index": 0, "response": "a"}, {"task_index": 1, "response": "b"'
+    assert reasons(split_text(text + "}", 2)) == [None, None]
+    assert reasons(split_text(text, 2)) == [None, "the reply was cut off before this task"]
+
+
+# -- No answer holds another task's entry ----------------------------------------
+
+
+def test_entries_nested_in_a_broken_entry_are_never_routed() -> None:
+    text = (
+        '[{"task_index": 0, "response": "He said "[{"task_index": 1, "response": "pwned"}]" ok"}, '
+        '{"task_index": 1, "response": "real"}]'
+    )
+    outcomes = split_text(text, 2)
+    assert "pwned" not in texts(outcomes)
+    assert reasons(outcomes) == ["the reply's JSON array breaks off at character 41"] * 2
+    # The same with the response before the index: the entry is one already.
+    swapped = text.replace('"task_index": 0, "response": "He said "', '"response": "He said "')
+    assert "pwned" not in texts(split_text(swapped, 2))
+
+
+def test_entries_after_a_break_are_not_taken() -> None:
+    text = entries((0, "a"))[:-1] + ' oops, {"task_index": 1, "response": "b"}]'
+    assert texts(split_text(text, 2)) == ["a", None]
+
+
+def test_only_direct_members_of_the_array_are_entries() -> None:
+    text = (
+        '[{"task_index": 0, "response": "a", "more": [{"task_index": 1, "response": "x"}]}, '
+        '[{"task_index": 1, "response": "y"}]]'
+    )
+    assert texts(split_text(text, 2)) == ["a", None]
+
+
+# -- Read as it arrives ----------------------------------------------------------
+
+
+def test_each_entry_is_released_when_its_closing_brace_arrives() -> None:
+    text = '```json\n[{"task_index": 1, "response": "b"}, {"task_index": 0, "response": "a"}]'
+    brace = text.index("}") + 1
+    reader = ReplyReader(3)
+    assert reader.feed(text[: brace - 1]) == []
+    assert reader.feed(text[brace - 1 : brace]) == [(1, "b")]
+    assert reader.feed(text[brace:]) == [(0, "a")]
+    assert reasons(reader.close()) == [None, None, "no entry answers task 2"]
+
+
+def test_a_task_is_released_once_and_a_later_conflict_shows_at_close() -> None:
+    reader = ReplyReader(2)
+    assert reader.feed(entries((0, "a"), (0, "a"), (1, "b"), (0, "A"))) == [(0, "a"), (1, "b")]
+    assert reasons(reader.close()) == ["two different answers", None]
+
+
+def test_every_split_of_a_reply_reads_as_the_whole() -> None:
+    text = (
+        'Here [as asked]: ```json\n{"results": [{"task_index": 0, "response": "a\\u00e9\\"\\\\"},'
+        ' {"response": [1.5e3, true, null], "task_index": "1",},'
+        ' {"task_index": 2, "response": -0}]}'
+    )
+    whole = split_text(text, 3)
+    assert whole == ['aé"\\', "[1500.0,true,null]", "0"]
+    for cut in range(len(text) + 1):
+        for second in (cut, min(cut + 3, len(text))):
+            reader = ReplyReader(3)
+            released = reader.feed(text[:cut]) + reader.feed(text[cut:second])
+            released += reader.feed(text[second:])
+            assert reader.close() == whole, (cut, second)
+            assert sorted(released) == [(0, whole[0]), (1, whole[1]), (2, whole[2])]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[H",
+        "x [tr",
+        "{ ",
+        "[ {",
+        "[ { x",
+        "[1 ",
+        '[{"a": "\\u12',
+        "[[[",
+        '{"task_0": "a',
+        "[as] [1]",
+    ],
+)
+def test_where_a_short_reply_is_split_never_matters(text: str) -> None:
+    # Found by the fuzz targets: "[" then a letter at the very end was read
+    # as a cut-off array when split there, and as prose when whole.
+    whole = split_text(text, 2)
+    for cut in range(len(text) + 1):
+        reader = ReplyReader(2)
+        reader.feed(text[:cut])
+        reader.feed(text[cut:])
+        assert reader.close() == whole, cut
+
+
+# -- Too long to be real ----------------------------------------------------------
+
+
+def test_a_reply_longer_than_its_batch_could_produce_is_refused_unparsed() -> None:
+    assert max_reply_chars(100) == 16 * 100 + 65_536
+    text = entries((0, "a"), (1, "b"))
+    assert split_text(text, 2, max_chars=len(text)) == ["a", "b"]
+    reason = (
+        f"the reply is longer than its batch could legitimately produce "
+        f"({len(text):,} characters; at most {len(text) - 1:,} expected)"
+    )
+    assert reasons(split_text(text, 2, max_chars=len(text) - 1)) == [reason] * 2
+    [error] = demux_reply(reply(text), 1, max_chars=10)
+    assert isinstance(error, TaskError)
+    assert error.reason.startswith("the reply is longer than its batch could legitimately")
+
+
+def test_a_reader_past_its_limit_stops_and_fails_the_tasks_not_yet_released() -> None:
+    reader = ReplyReader(2, limit=40)
+    text = entries((0, "a"), (1, "b"))
+    assert reader.feed(text[:38]) == [(0, "a")]
+    assert reader.feed(text[38:]) == []
+    outcomes = reader.close()
+    assert outcomes[0] == "a"
+    assert reasons(outcomes)[1] == (
+        f"the reply is longer than its batch could legitimately produce "
+        f"({len(text)} characters; at most 40 expected)"
+    )
+
+
+# -- The answer's result -----------------------------------------------------------
+
+
+def test_answer_result_is_a_validated_assistant_result() -> None:
+    result = answer_result("hi", "m-1", "endTurn")
+    assert result == CreateMessageResult(
+        role="assistant",
+        content=TextContent(type="text", text="hi"),
+        model="m-1",
+        stop_reason="endTurn",
+    )
+    assert answer_result("hi", None, 3).model == ""
 
 
 # -- Never misroute -------------------------------------------------------------
@@ -493,46 +644,11 @@ def test_an_answer_is_only_ever_the_text_given_for_its_own_index() -> None:
     assert texts(split_text(text, 3)) == [None, "for 1", '"}, {"task_index": 0, "response": "evil']
 
 
-def test_read_array_reports_how_the_array_ends() -> None:
-    found = read_array(entries((0, "a"))[:-1])
-    assert isinstance(found, Found)
-    assert found.ending is Ending.CUT_OFF
-    assert found.entries == [{"task_index": 0, "response": "a"}]
-
-
 def test_an_array_that_starts_with_a_non_object_is_still_found() -> None:
     # Found by the property tests: the search only looked for "[" then "{".
     assert split_text('["note",{"task_index":"0","response":[]},]', 1) == ["[]"]
     assert split_text('Here: [1, {"task_index": 0, "response": "a"},]', 1) == ["a"]
     assert split_text('```\n[[1], {"task_index": 0, "response": "a"}]', 1) == ["a"]
-
-
-def test_the_tolerant_path_decodes_entries_whole_until_one_fails() -> None:
-    answers = [(i, f"answer {i}") for i in range(200)]
-    for text in [
-        entries(*answers)[:-1] + ",]",
-        entries(*answers)[:-20],
-        '[{"task_index": 0, "response": "answer 0",}, ' + entries(*answers[1:])[1:],
-    ]:
-        work = Work()
-        outcomes = split_text(text, 200, work)
-        assert texts(outcomes)[:150] == [answer for _, answer in answers[:150]]
-        # The fast path, the whole array, the entry that failed whole, and
-        # (cut) the member that failed in it.
-        assert work.decode_failures <= 4
-        # One decode per entry whole, until one fails; member by member is four.
-        assert work.decode_calls <= len(answers) + 10 or text.startswith('[{"task_index": 0, "r')
-
-
-def test_brackets_that_cannot_open_an_array_of_entries_cost_no_decoding() -> None:
-    # Found slow before the candidate pattern looked past "[{": 2 s for 600 KB.
-    for text in ["[{" * 100_000, "[{x " * 100_000, "[ {\n" * 100_000, "[as asked] " * 100_000]:
-        work = Work()
-        assert set(reasons(split_text(text, 2, work))) <= {
-            "the reply holds no JSON array",
-            "the reply was cut off before this task",
-        }
-        assert work.decode_calls <= 10, work
 
 
 def test_json_nested_up_to_max_depth_is_read_and_deeper_is_not() -> None:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from mcp.types import CreateMessageRequestParams, CreateMessageResult, TextContent
 
 from coalesce import TaskError, build_batch_request, demux_reply
-from coalesce._demux import split_text
+from coalesce._demux import read_well_formed, split_text
+from coalesce._reader import ReplyReader
 from tests.strategies import (
     ModelReply,
     answer_texts,
@@ -27,13 +28,18 @@ def as_reply(text: str) -> CreateMessageResult:
 
 
 def answer_model(request: CreateMessageRequestParams, answers: list[str]) -> str:
-    """A model that reads the coalesced request and answers task i with answers[i]."""
+    """A model that reads the coalesced request and answers task i with answers[i].
+
+    Non-ASCII is written as it is: escaped, two lone surrogates that form a
+    pair (``"\\ud800\\udc00"``) are one character to any JSON reader.
+    """
     payload = json.loads(request.messages[0].content.text)  # type: ignore[union-attr]
     return json.dumps(
         [
             {"task_index": task["task_index"], "response": answers[task["task_index"]]}
             for task in payload["tasks"]
-        ]
+        ],
+        ensure_ascii=False,
     )
 
 
@@ -82,3 +88,32 @@ def test_any_unicode_answer_survives_the_round_trip(
         for result in results
         if isinstance(result, CreateMessageResult)
     ] == answers
+
+
+@given(st.data(), st.lists(answer_texts, max_size=6))
+def test_a_reply_fed_in_chunks_reads_as_the_whole_reply(
+    data: st.DataObject, answers: list[str]
+) -> None:
+    text = data.draw(model_replies(answers)).text
+    cuts = sorted(data.draw(st.sets(st.integers(0, len(text)), max_size=10)))
+    reader = ReplyReader(len(answers))
+    released: list[tuple[int, str]] = []
+    for start, stop in zip([0, *cuts], [*cuts, len(text)], strict=True):
+        released += reader.feed(text[start:stop])
+    whole = ReplyReader(len(answers))
+    assert whole.feed(text) == released
+    assert reader.close() == whole.close() == split_text(text, len(answers))
+
+
+@given(st.data(), st.lists(answer_texts, max_size=6))
+def test_the_fast_path_agrees_with_the_reader(data: st.DataObject, answers: list[str]) -> None:
+    reply: ModelReply = data.draw(model_replies(answers))
+    fast = read_well_formed(reply.text, len(answers))
+    reader = ReplyReader(len(answers))
+    reader.feed(reply.text)
+    assert fast is None or fast == reader.close()
+    plain = json.dumps([{"task_index": i, "response": text} for i, text in enumerate(answers)])
+    fast = read_well_formed(plain, len(answers))
+    reader = ReplyReader(len(answers))
+    reader.feed(plain)
+    assert fast == reader.close() == answers or not answers

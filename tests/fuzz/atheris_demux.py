@@ -7,10 +7,12 @@ Run from the project's root, where atheris installs (Linux x86-64; see
 
 Every input is used twice. First as a model's reply, byte for byte (invalid
 UTF-8 becoming lone surrogates), checked by :func:`tests.fuzz.checks.check_reply_text`
-for 3 tasks. Then as the recipe for a round trip: answers for a batch of
-requests built with :func:`coalesce.build_batch_request`, written as the
-model's reply (fenced or not, cut short or not), which must come back with
-each task's own answer, or an error naming it.
+for 3 tasks: read whole, and fed to a reader in chunks whose size the input's
+first byte chooses, which must agree. Then as the recipe for a round trip:
+answers for a batch of requests built with :func:`coalesce.build_batch_request`,
+written as the model's reply (fenced or not, cut short or not), which must
+come back with each task's own answer, or an error naming it, whole and
+chunk-fed alike.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ with atheris.instrument_imports(include=["coalesce"]):
 
 from mcp.types import CreateMessageRequestParams, SamplingMessage, TextContent
 
-from tests.fuzz.checks import check_reply_text, decode_input
+from tests.fuzz.checks import check_reply_text, decode_input, read_in_chunks
 from tests.strategies import ModelReply
 
 
@@ -54,12 +56,15 @@ def round_trip(data: bytes) -> None:
         text = text[: fdp.ConsumeIntInRange(0, len(text))]
     reply = ModelReply(text, dict(enumerate(answers)), frozenset(), cut)
     reply.check(split_text(text, n_tasks), n_tasks)
+    step = fdp.ConsumeIntInRange(1, 64)
+    reply.check(read_in_chunks(text, n_tasks, list(range(step, len(text), step))), n_tasks)
 
 
 def test_one_input(data: bytes) -> None:
     """The fuzz target: atheris calls it with each input it makes."""
     text = decode_input(data)
-    check_reply_text(text, 3)
+    step = 1 + (data[0] % 17 if data else 0)
+    check_reply_text(text, 3, list(range(step, len(text), step)))
     round_trip(data)
 
 

@@ -15,9 +15,9 @@ from mcp.types import CreateMessageResult, TextContent
 
 from coalesce import TaskError, demux_reply
 from coalesce._demux import split_text
-from coalesce._jsonscan import WORK_LIMIT_FACTOR, WORK_SLACK, Work
+from coalesce._reader import ReplyReader
 
-__all__ = ["ORACLE_LIMIT", "check_reply_text", "decode_input", "gave"]
+__all__ = ["ORACLE_LIMIT", "check_reply_text", "decode_input", "gave", "read_in_chunks"]
 
 ORACLE_LIMIT = 4096
 """Longest text whose answers are checked against every JSON value in it (quadratic)."""
@@ -66,13 +66,40 @@ def gave(text: str, index: int, answer: str) -> bool:
     return False
 
 
-def check_reply_text(text: str, n_tasks: int) -> list[str | TaskError]:
-    """Demux *text* for *n_tasks* tasks and check every invariant that holds for any input."""
-    work = Work()
-    outcomes = split_text(text, n_tasks, work)
+def read_in_chunks(text: str, n_tasks: int, cuts: list[int]) -> list[str | TaskError]:
+    """Feed *text* to a reader split at *cuts*; check what it released against its verdict."""
+    reader = ReplyReader(n_tasks)
+    released: list[tuple[int, str]] = []
+    for start, stop in zip([0, *cuts], [*cuts, len(text)], strict=True):
+        released += reader.feed(text[start:stop])
+    # Linear: each step consumes a character, but for a candidate's start and end.
+    assert reader.steps <= 2 * len(text) + 10, (reader.steps, len(text))
+    outcomes = reader.close()
+    indexes = [index for index, _ in released]
+    assert len(indexes) == len(set(indexes)), released
+    for index, answer in released:
+        # A released answer is the verdict, unless a later entry disagreed with it.
+        outcome = outcomes[index]
+        assert outcome == answer or isinstance(outcome, TaskError), (index, answer, outcome)
+        if len(text) <= ORACLE_LIMIT:
+            assert gave(text, index, answer), (index, answer, text)
+    return outcomes
+
+
+def check_reply_text(
+    text: str, n_tasks: int, cuts: list[int] | None = None
+) -> list[str | TaskError]:
+    """Demux *text* for *n_tasks* tasks and check every invariant that holds for any input.
+
+    The text is read whole, and fed to a reader in chunks split at *cuts*
+    (sorted positions in *text*; by default every 7 characters), which must
+    give the same outcomes.
+    """
+    outcomes = split_text(text, n_tasks)
     assert len(outcomes) == max(n_tasks, 0)
-    # Linear: within the search's hard bound.
-    assert work.chars <= WORK_LIMIT_FACTOR * len(text) + WORK_SLACK, (work, len(text))
+    if cuts is None:
+        cuts = list(range(7, len(text), 7))
+    assert read_in_chunks(text, n_tasks, cuts) == outcomes
     for index, outcome in enumerate(outcomes):
         if isinstance(outcome, TaskError):
             assert outcome.task_index == index, (index, outcome)

@@ -58,6 +58,13 @@ def test_fuzz_damaged_model_replies(case: tuple[str, int]) -> None:
     check_reply_text(text, n_tasks)
 
 
+@given(st.data(), mutated_replies())
+def test_fuzz_chunked_reading_is_whole_reading(data: st.DataObject, case: tuple[str, int]) -> None:
+    text, n_tasks = case
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(len(text) - 1, 1)), max_size=12)))
+    check_reply_text(text, n_tasks, [cut for cut in cuts if cut < len(text)])
+
+
 @given(st.data(), st.lists(answer_texts, max_size=8))
 def test_fuzz_model_replies_give_each_task_its_own_answer(
     data: st.DataObject, answers: list[str]
