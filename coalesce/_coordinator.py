@@ -28,14 +28,16 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from inspect import iscoroutinefunction
 from typing import Any, NoReturn, TypeVar, final
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
+import anyio.to_thread
 import sniffio
 from mcp_types import (
     CreateMessageRequestParams,
@@ -43,11 +45,13 @@ from mcp_types import (
     CreateMessageResultWithTools,
 )
 
+from ._adaptive import Adaptive, after_alone, after_probe, after_reply, batch_limit, start
 from ._client import SamplingClient
-from ._demux import demux_reply
+from ._demux import answer_result, demux_reply, reply_text
 from ._errors import BatchCallError, CoordinatorClosed, TaskError
 from ._policy import CoordinatorOptions, FlushReason, compatibility_key, fits, flush_reason
-from ._prompt import compose_batch
+from ._prompt import compose_batch, response_schema
+from ._reader import ReplyReader, max_reply_chars
 from ._requests import check_request
 from ._stats import CoordinatorStats
 from ._telemetry import Observer, load_observer
@@ -178,6 +182,9 @@ class Coordinator(metaclass=_NoPublicConstructor):
         )
         self._counts: dict[str, Any] = CoordinatorStats().to_counts()
         self._observer = observer
+        # What adaptive coalescing learned, by compatibility key: only groups
+        # whose state differs from the start are kept.
+        self._learned: dict[Hashable, Adaptive] = {}
 
     def __repr__(self) -> str:
         state = "closed" if self._closing else "open"
@@ -192,7 +199,16 @@ class Coordinator(metaclass=_NoPublicConstructor):
     @property
     def stats(self) -> CoordinatorStats:
         """A snapshot of what this coordinator has done so far."""
-        return CoordinatorStats(**self._counts)
+        return CoordinatorStats(
+            **self._counts,
+            batch_sizes={
+                repr(state_label)[:_LABEL_CHARS]: size for state_label, size in self._sizes()
+            },
+        )
+
+    def _sizes(self) -> list[tuple[Hashable, int]]:
+        """The current batch size of each group whose size adaptive coalescing changed."""
+        return [(key[1], batch_limit(state)) for key, state in self._learned.items()]  # type: ignore[index]
 
     @property
     def queued(self) -> int:
@@ -345,6 +361,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
         options = self._options
         try:
             while group.queue:
+                limit = self._limit(group)
                 reason = flush_reason(
                     options,
                     queued=len(group.queue),
@@ -354,6 +371,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
                     in_flight=group.in_flight,
                     closing=self._closing,
                     alone=group.alone,
+                    limit=limit,
                 )
                 if reason is None:
                     with anyio.move_on_at(group.queue[0].arrival + options.window):
@@ -362,8 +380,9 @@ class Coordinator(metaclass=_NoPublicConstructor):
                     continue
                 if self._slots is not None:
                     await self._slots.acquire()
-                batch = self._cut(group)
+                batch = self._cut(group, self._limit(group))
                 if batch:
+                    self._note_cut(group, len(batch))
                     self._start_call(group, batch, reason, holds_slot=True)
                 elif self._slots is not None:
                     self._slots.release()
@@ -375,14 +394,18 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 self._deliver(request, error=_closed("while it was queued"))
             self._forget_if_idle(group)
 
-    def _cut(self, group: _Group) -> list[_Request]:
+    def _cut(self, group: _Group, limit: int | None) -> list[_Request]:
         """Take the next batch from the front of *group*'s queue, as the policy allows."""
         batch: list[_Request] = []
         tokens = 0
         now = anyio.current_time()
         queue = group.queue
         while queue and fits(
-            self._options, taken=len(batch), taken_tokens=tokens, tokens=queue[0].params.max_tokens
+            self._options,
+            taken=len(batch),
+            taken_tokens=tokens,
+            tokens=queue[0].params.max_tokens,
+            limit=limit,
         ):
             request = queue.popleft()
             self._unqueue(request)
@@ -393,6 +416,50 @@ class Coordinator(metaclass=_NoPublicConstructor):
             self._counts["queue_wait_max"] = max(self._counts["queue_wait_max"], wait)
             self._observer.queued(group.label, wait)
         return batch
+
+    # -- adapting ---------------------------------------------------------------
+
+    def _limit(self, group: _Group) -> int | None:
+        """The batch size adaptive coalescing allows *group* now, if it learned one."""
+        state = self._learned.get(group.key)
+        return None if state is None else batch_limit(state)
+
+    def _note_cut(self, group: _Group, size: int) -> None:
+        """Tell the group's adaptive state that a batch of *size* was cut (alone, or a probe)."""
+        state = self._learned.get(group.key)
+        if state is None or not state.backed_off:
+            return
+        if size == 1:
+            self._counts["adaptive_alone"] += 1
+            state = self._learned[group.key] = after_alone(state)
+            if state.alone % state.limit == 0:  # a whole batch's worth went alone
+                self._counts["adaptive_calls_saved"] += 1
+        else:
+            logger.info("probing group=%r size=%d", group.label, size)
+            self._learned[group.key] = after_probe(state)
+
+    def _learn(self, group: _Group, size: int, unusable: int) -> None:
+        """Update *group*'s batch size from a coalesced reply of *size* tasks."""
+        if not self._options.adaptive or group.alone:
+            return
+        max_batch = self._options.max_batch
+        before = self._learned.get(group.key, None)
+        state = after_reply(
+            before or start(max_batch), size=size, unusable=unusable, max_batch=max_batch
+        )
+        if state.backed_off and not (before and before.backed_off):
+            logger.info(
+                "backing off: sending alone group=%r size=%d unusable=%d",
+                group.label,
+                size,
+                unusable,
+            )
+        elif before is not None and before.backed_off and not state.backed_off:
+            logger.info("resuming coalescing group=%r size=%d", group.label, size)
+        if state == start(max_batch):
+            self._learned.pop(group.key, None)  # nothing learned worth keeping
+        else:
+            self._learned[group.key] = state
 
     def _forget_if_idle(self, group: _Group) -> None:
         idle = not group.gathering and group.in_flight == 0 and not group.queue
@@ -501,32 +568,35 @@ class Coordinator(metaclass=_NoPublicConstructor):
     async def _send_batch(self, group: _Group, call: _Call) -> None:
         requests = call.requests
         size = len(requests)
-        coalesced = compose_batch([request.params for request in requests])
+        client: Any = self._client
+        keyed = getattr(client, "supports_response_schema", False) is True
+        coalesced = compose_batch([request.params for request in requests], keyed=keyed)
+        extra = {"response_schema": response_schema(size)} if keyed else {}
+        limit = max_reply_chars(coalesced.max_tokens)
         counts = self._counts
         counts["model_calls"] += 1
         counts["coalesced_calls"] += 1
         counts["coalesced_requests"] += size
         counts["tokens_requested"] += coalesced.max_tokens
+        answers: Sequence[Result | TaskError]
         try:
-            reply: object = await self._client.create_message(coalesced)
+            if callable(getattr(client, "stream_message", None)):
+                answers = await self._stream(call, client.stream_message(coalesced, **extra), limit)
+            else:
+                answers = await self._ask(call, coalesced, extra, limit)
         except BaseException as exc:
             if _must_propagate(exc):
                 raise
-            reply = exc
-        if not isinstance(reply, CreateMessageResult | CreateMessageResultWithTools):
-            cause = reply if isinstance(reply, BaseException) else _wrong_type(reply)
-            call.error = cause
+            call.error = exc
             logger.warning(
                 "coalesced call failed group=%r size=%d reason=%s",
                 group.label,
                 size,
-                type(cause).__name__,
+                type(exc).__name__,
             )
             for request in requests:
-                self._deliver(request, error=_call_failed(cause, size))
+                self._deliver(request, error=_call_failed(exc, size))
             return
-        self._count_usage(call, reply)
-        answers = demux_reply(reply, size)
         unusable = call.unusable = sum(isinstance(answer, TaskError) for answer in answers)
         if unusable:
             logger.warning(
@@ -536,15 +606,62 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 unusable,
                 next(a.reason for a in answers if isinstance(a, TaskError))[:80],
             )
+        self._learn(group, size, unusable)
         for request, answer in zip(requests, answers, strict=True):
+            if request.done.is_set():
+                continue  # released while streaming, or its caller left
             if not isinstance(answer, TaskError):
                 self._deliver(request, answer)
-            elif self._options.retry_alone and not request.done.is_set():
+            elif self._options.retry_alone:
                 counts["retried_alone"] += 1
                 self._observer.retried(group.label)
                 self._start_call(group, [request], FlushReason.RETRY, holds_slot=False)
             else:
                 self._deliver(request, error=answer)
+
+    async def _ask(
+        self, call: _Call, coalesced: CreateMessageRequestParams, extra: dict[str, Any], limit: int
+    ) -> Sequence[Result | TaskError]:
+        """Make a coalesced call and read its whole reply."""
+        client: Any = self._client
+        reply: object = await client.create_message(coalesced, **extra)
+        if not isinstance(reply, CreateMessageResult | CreateMessageResultWithTools):
+            raise _wrong_type(reply)
+        self._count_usage(call, reply)
+        return await _read(reply, len(call.requests), limit)
+
+    async def _stream(
+        self, call: _Call, chunks: AsyncIterator[str], limit: int
+    ) -> list[Result | TaskError]:
+        """Read a streamed reply, releasing each caller as soon as its own entry is complete.
+
+        Returns the whole reply's verdict for every task. A released answer is
+        final: a later entry that contradicts it is ignored (and logged).
+        """
+        requests = call.requests
+        reader = ReplyReader(len(requests), limit=limit)
+        async with _closing(chunks):  # closing the stream cancels the HTTP request
+            async for chunk in chunks:
+                if not isinstance(chunk, str):
+                    raise TypeError(f"stream_message yielded a {type(chunk).__name__}, not a str")
+                for index, text in reader.feed(chunk):
+                    self._deliver(requests[index], answer_result(text, "", "endTurn"))
+            final = getattr(self._client, "last_stream_result", None)
+        model, stop_reason = "", "endTurn"
+        if isinstance(final, CreateMessageResult):
+            self._count_usage(call, final)
+            model, stop_reason = final.model, final.stop_reason or stop_reason
+        answers: list[Result | TaskError] = []
+        for request, verdict in zip(requests, reader.close(), strict=True):
+            if request.done.is_set() and request.result is not None:
+                if result_text(request.result) != verdict:
+                    logger.info("ignored a later entry for a task already answered")
+                answers.append(request.result)
+            elif isinstance(verdict, TaskError):
+                answers.append(verdict)
+            else:
+                answers.append(answer_result(verdict, model, stop_reason))
+        return answers
 
     def _count_usage(self, call: _Call, reply: Result) -> None:
         call.input_tokens, call.output_tokens = read_usage(reply)
@@ -573,6 +690,38 @@ class Coordinator(metaclass=_NoPublicConstructor):
         for scope in self._room_waiters:
             scope.cancel()
         self._task_group.cancel_scope.cancel()
+
+
+OFF_LOOP_CHARS = 64 * 1024
+"""A whole reply longer than this is read in a worker thread, so the event loop keeps going."""
+
+_LABEL_CHARS = 60
+"""How much of a group label's ``repr`` the stats show."""
+
+
+@asynccontextmanager
+async def _closing(chunks: AsyncIterator[str]) -> AsyncIterator[None]:
+    """Close a stream of chunks however its reading ends (an async generator has ``aclose``)."""
+    try:
+        yield
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _read(reply: Result, size: int, limit: int) -> Sequence[Result | TaskError]:
+    """Demux a whole *reply*: a long one in a worker thread, so other deadlines fire on time."""
+    if len(reply_text(reply)) <= OFF_LOOP_CHARS:
+        return demux_reply(reply, size, max_chars=limit)
+    return await anyio.to_thread.run_sync(
+        partial(demux_reply, reply, size, max_chars=limit), abandon_on_cancel=True
+    )
+
+
+def result_text(result: Result) -> str:
+    """The text of an answer, to compare a released one with the whole reply's verdict."""
+    return reply_text(result)
 
 
 def _must_propagate(exc: BaseException) -> bool:
@@ -656,6 +805,7 @@ async def open_coordinator(
     flush_when_idle: bool = False,
     max_pending: int | None = None,
     retry_alone: bool = True,
+    adaptive: bool = True,
 ) -> AsyncIterator[Coordinator]:
     """Open a coordinator that coalesces concurrent requests to *client*.
 
@@ -696,6 +846,11 @@ async def open_coordinator(
         retry_alone: Send a task whose answer could not be taken from the
             coalesced reply again, on its own, once. With ``False`` its
             caller gets the :class:`TaskError`.
+        adaptive: Learn each group's batch size from the model's replies:
+            shrink it when replies drop tasks and grow it back when they come
+            back clean; stop coalescing a group whose replies keep failing,
+            and probe now and then to resume (see
+            :doc:`/explanation/adaptive`).
 
     Yields:
         The :class:`Coordinator`.
@@ -721,6 +876,7 @@ async def open_coordinator(
         flush_when_idle=flush_when_idle,
         max_pending=max_pending,
         retry_alone=retry_alone,
+        adaptive=adaptive,
     )
     _check_client(client)
     _check_backend()

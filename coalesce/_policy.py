@@ -39,6 +39,8 @@ class FlushReason(enum.Enum):
     """The window since the first waiting request's arrival ran out."""
     IDLE = "idle"
     """``flush_when_idle`` is on and the group had no call in flight."""
+    ADAPTED = "adapted"
+    """The batch reached the size adaptive coalescing allows the group now."""
     ALONE = "alone"
     """The request cannot be batched (non-text content or tools)."""
     RETRY = "retry alone"
@@ -92,6 +94,8 @@ class CoordinatorOptions:
     """At most this many requests queued; more wait for room."""
     retry_alone: bool = True
     """Send a task whose answer was unusable again, on its own, once."""
+    adaptive: bool = True
+    """Learn each group's batch size from its replies (see :mod:`coalesce._adaptive`)."""
 
     def __attrs_post_init__(self) -> None:
         _check_seconds("window", self.window)
@@ -101,6 +105,7 @@ class CoordinatorOptions:
         _check_positive_int("max_pending", self.max_pending, optional=True)
         _check_bool("flush_when_idle", self.flush_when_idle)
         _check_bool("retry_alone", self.retry_alone)
+        _check_bool("adaptive", self.adaptive)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as plain data: ``open_coordinator(client, **options.to_dict())``."""
@@ -158,6 +163,7 @@ def flush_reason(
     in_flight: int,
     closing: bool,
     alone: bool = False,
+    limit: int | None = None,
 ) -> FlushReason | None:
     """Decide whether a group's waiting requests should be sent now, and why.
 
@@ -170,6 +176,8 @@ def flush_reason(
         in_flight: How many calls of this group are under way.
         closing: Whether the coordinator is shutting down gracefully.
         alone: Whether the group is a request that cannot be batched.
+        limit: The batch size adaptive coalescing allows the group now, if
+            below ``options.max_batch``.
 
     Returns:
         The reason to send now, or ``None`` to keep gathering until the
@@ -178,7 +186,10 @@ def flush_reason(
     """
     if alone:
         return FlushReason.ALONE
-    if queued >= options.max_batch:
+    if limit is not None and limit < options.max_batch:
+        if queued >= limit:
+            return FlushReason.ADAPTED
+    elif queued >= options.max_batch:
         return FlushReason.FULL
     cap = options.max_batch_tokens
     if cap is not None and queued_tokens > cap:
@@ -192,14 +203,22 @@ def flush_reason(
     return None
 
 
-def fits(options: CoordinatorOptions, *, taken: int, taken_tokens: int, tokens: int) -> bool:
+def fits(
+    options: CoordinatorOptions,
+    *,
+    taken: int,
+    taken_tokens: int,
+    tokens: int,
+    limit: int | None = None,
+) -> bool:
     """Tell whether one more request of *tokens* ``max_tokens`` fits in a batch being cut.
 
     A batch holds at most ``max_batch`` requests and, when it holds more than
     one, at most ``max_batch_tokens`` tokens; the first request always fits,
-    so a request over the cap by itself goes alone.
+    so a request over the cap by itself goes alone. *limit* is the batch
+    size adaptive coalescing allows the group now, if it has learned one.
     """
-    if taken >= options.max_batch:
+    if taken >= (options.max_batch if limit is None else min(limit, options.max_batch)):
         return False
     if taken == 0:
         return True

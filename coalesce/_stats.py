@@ -48,6 +48,19 @@ class CoordinatorStats:
     """Seconds requests waited in their queue before being sent, summed."""
     queue_wait_max: float = 0.0
     """The longest any request waited in its queue before being sent, in seconds."""
+    adaptive_alone: int = 0
+    """Requests sent alone because adaptive coalescing backed their group off."""
+    adaptive_calls_saved: int = 0
+    """Model calls adaptive coalescing saved: one per batch a backed-off group sent alone.
+
+    Each such batch, sent coalesced to a model that does not follow the
+    format, would have cost one failed call before its tasks went alone.
+    """
+    batch_sizes: dict[str, int] = attrs.field(factory=dict)
+    """The current batch size of each group that adaptive coalescing resized, by group label.
+
+    A group not named here batches up to ``max_batch``.
+    """
 
     @property
     def pending(self) -> int:
@@ -74,8 +87,9 @@ class CoordinatorStats:
         return max(0, self.coalesced_requests - self.coalesced_calls - self.retried_alone)
 
     def to_counts(self) -> dict[str, Any]:
-        """Return the stored counters alone, by name (what a coordinator keeps and updates)."""
+        """Return the counters alone, by name: what a coordinator keeps and updates."""
         counts: dict[str, Any] = _converter.unstructure(self)
+        del counts["batch_sizes"]
         return counts
 
     def to_dict(self) -> dict[str, Any]:

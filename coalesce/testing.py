@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from typing import Any
 
 import anyio
@@ -40,6 +40,7 @@ from ._prompt import is_coalesced, task_text
 __all__ = [
     "CannedClient",
     "ScriptedClient",
+    "StreamingClient",
     "TaskReply",
     "is_coalesced",
     "replies",
@@ -134,8 +135,11 @@ class ScriptedClient:
         latency: float | Callable[[int], float] = 0.0,
         model: str = "scripted-model",
         mangle: Callable[[list[TaskReply]], list[TaskReply] | str] | None = None,
+        schema: bool = False,
     ) -> None:
         self.answer = answer if answer is not None else (lambda text: f"answer to: {text}")
+        self.supports_response_schema = schema
+        self.schemas: list[dict[str, Any] | None] = []
         self.latency = latency
         self.model = model
         self.mangle = mangle
@@ -158,8 +162,14 @@ class ScriptedClient:
         """Make the next *times* calls raise *error* (after their latency)."""
         self._failures.extend([error] * times)
 
-    def reply_for(self, params: CreateMessageRequestParams) -> CreateMessageResult:
-        """Return the reply it gives to *params*, without waiting or recording."""
+    def reply_for(
+        self, params: CreateMessageRequestParams, response_schema: dict[str, Any] | None = None
+    ) -> CreateMessageResult:
+        """Return the reply it gives to *params*, without waiting or recording.
+
+        Given a *response_schema*, a coalesced reply is the keyed object
+        ``{"task_0": ..., ...}`` that the schema asks for; else the array.
+        """
         tasks = tasks_of(params)
         if not is_coalesced(params):
             return text_result(self.answer(tasks[0]), model=self.model, stop_reason="endTurn")
@@ -167,12 +177,28 @@ class ScriptedClient:
             {"task_index": index, "response": self.answer(text)} for index, text in enumerate(tasks)
         ]
         mangled = self.mangle(entries) if self.mangle is not None else entries
-        text = mangled if isinstance(mangled, str) else json.dumps(mangled, ensure_ascii=False)
+        if isinstance(mangled, str):
+            text = mangled
+        elif response_schema is not None:
+            keyed = {f"task_{entry['task_index']}": entry["response"] for entry in mangled}
+            text = json.dumps(keyed, ensure_ascii=False)
+        else:
+            text = json.dumps(mangled, ensure_ascii=False)
         return text_result(text, model=self.model, stop_reason="endTurn")
 
-    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
-        """Answer *params* after the configured latency, or fail if told to."""
+    async def create_message(
+        self,
+        params: CreateMessageRequestParams,
+        *,
+        response_schema: dict[str, Any] | None = None,
+    ) -> CreateMessageResult:
+        """Answer *params* after the configured latency, or fail if told to.
+
+        *response_schema* is recorded in ``schemas``; it is only ever
+        sent to a client made with ``schema=True``.
+        """
         self.requests.append(params)
+        self.schemas.append(response_schema)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -181,9 +207,67 @@ class ScriptedClient:
             await anyio.sleep(delay)
             if self._failures:
                 raise self._failures.pop(0)
-            return self.reply_for(params)
+            return self.reply_for(params, response_schema)
         finally:
             self.in_flight -= 1
+
+
+class StreamingClient(ScriptedClient):
+    """A :class:`ScriptedClient` that also streams, as the model adapters do.
+
+    Its ``stream_message`` yields the same reply text as ``create_message``
+    would return, *chunk* characters at a time: the first after the call's
+    latency, each next one *chunk_latency* seconds later (event-loop time), as
+    a model writes its answers one after another.
+
+    Args:
+        chunk: Characters per streamed chunk.
+        chunk_latency: Seconds between chunks.
+        **kwargs: As for :class:`ScriptedClient`.
+
+    Attributes:
+        streams_closed_early: Streams that were closed before their end (every
+            caller still waiting had left).
+        last_stream_result: The whole reply of the last stream that ran to its
+            end, as the adapters keep it (the coordinator reads its usage).
+    """
+
+    def __init__(self, *args: Any, chunk: int = 16, chunk_latency: float = 0.0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.chunk = chunk
+        self.chunk_latency = chunk_latency
+        self.streams_closed_early = 0
+        self.last_stream_result: CreateMessageResult | None = None
+
+    async def stream_message(
+        self,
+        params: CreateMessageRequestParams,
+        *,
+        response_schema: dict[str, Any] | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """Yield the reply to *params* in chunks, after the configured latency."""
+        self.requests.append(params)
+        self.schemas.append(response_schema)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        finished = False
+        try:
+            latency = self.latency
+            await anyio.sleep(latency(len(tasks_of(params))) if callable(latency) else latency)
+            if self._failures:
+                raise self._failures.pop(0)
+            reply = self.reply_for(params, response_schema)
+            text = result_text(reply)
+            for start in range(0, len(text), self.chunk):
+                if start:
+                    await anyio.sleep(self.chunk_latency)
+                yield text[start : start + self.chunk]
+            finished = True
+            self.last_stream_result = reply
+        finally:
+            self.in_flight -= 1
+            if not finished:
+                self.streams_closed_early += 1
 
 
 class CannedClient:

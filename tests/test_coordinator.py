@@ -18,6 +18,7 @@ import anyio
 import pytest
 from mcp.types import (
     CreateMessageRequestParams,
+    CreateMessageResult,
     CreateMessageResultWithTools,
     ImageContent,
     ModelPreferences,
@@ -271,9 +272,11 @@ class Leaky(ScriptedClient):
         super().__init__()
         self.leak = leak
 
-    async def create_message(self, params):  # type: ignore[no-untyped-def]
+    async def create_message(
+        self, params: CreateMessageRequestParams, *, response_schema: Any = None
+    ) -> CreateMessageResult:
         if not any("leak" in text for text in tasks_of(params)):
-            return await super().create_message(params)
+            return await super().create_message(params, response_schema=response_schema)
         self.requests.append(params)
         if self.leak == "GeneratorExit":
             raise GeneratorExit
@@ -701,7 +704,7 @@ async def test_an_internal_error_fails_its_callers_not_the_coordinator(
 ) -> None:
     import coalesce._coordinator as coordinator_module
 
-    def broken(requests: object) -> object:
+    def broken(requests: object, *, keyed: bool) -> object:
         raise AttributeError("a bug")
 
     monkeypatch.setattr(coordinator_module, "compose_batch", broken)

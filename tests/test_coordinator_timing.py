@@ -7,9 +7,12 @@ run on trio alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 import trio.testing
+from mcp.types import CreateMessageRequestParams, CreateMessageResult
 
 from coalesce import CoordinatorClosed, open_coordinator
 from coalesce.testing import ScriptedClient, result_text, tasks_of, text_request
@@ -28,9 +31,11 @@ class Recording(ScriptedClient):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.sent_at: list[float] = []
 
-    async def create_message(self, params):  # type: ignore[no-untyped-def]
+    async def create_message(
+        self, params: CreateMessageRequestParams, *, response_schema: Any = None
+    ) -> CreateMessageResult:
         self.sent_at.append(trio.current_time())
-        return await super().create_message(params)
+        return await super().create_message(params, response_schema=response_schema)
 
 
 async def test_window_counts_from_first_arrival(autojump_clock: trio.testing.MockClock) -> None:

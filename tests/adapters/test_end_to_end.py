@@ -18,6 +18,12 @@ from coalesce import open_coordinator
 from coalesce.adapters.anthropic import AnthropicClient
 from coalesce.adapters.openai import OpenAIClient
 
+from .test_adapters import SDK_GENERATORS_LEFT_TO_TRIO
+
+# Through the adapters, coalesced calls stream (stream_message) and are
+# schema-constrained (supports_response_schema), as in production.
+pytestmark = pytest.mark.filterwarnings(SDK_GENERATORS_LEFT_TO_TRIO)
+
 
 @asynccontextmanager
 async def adapter_for(api: str, server: FakeLLMServer) -> AsyncIterator[coalesce.SamplingClient]:

@@ -1,0 +1,1 @@
+"""Tests of the model adapters, against the real SDKs."""
