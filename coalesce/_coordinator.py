@@ -38,7 +38,6 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
-import sniffio
 from mcp_types import (
     CreateMessageRequestParams,
     CreateMessageResult,
@@ -46,6 +45,7 @@ from mcp_types import (
 )
 
 from ._adaptive import Adaptive, after_alone, after_probe, after_reply, batch_limit, start
+from ._backend import Backend, Scope, Waiter, current_backend
 from ._client import SamplingClient
 from ._demux import answer_result, demux_reply, reply_text
 from ._errors import BatchCallError, CoordinatorClosed, TaskError
@@ -63,9 +63,6 @@ logger = logging.getLogger("coalesce")
 
 Result = CreateMessageResult | CreateMessageResultWithTools
 """What a call returns: a request that offers tools may be answered with tool uses."""
-
-SUPPORTED_BACKENDS = ("trio", "asyncio")
-"""The event loops a coordinator runs on."""
 
 _T = TypeVar("_T")
 
@@ -98,14 +95,16 @@ class _Request:
         "trace",
     )
 
-    def __init__(self, params: CreateMessageRequestParams, group: _Group, arrival: float) -> None:
+    def __init__(
+        self, params: CreateMessageRequestParams, group: _Group, arrival: float, done: Waiter
+    ) -> None:
         self.params = params
         self.group = group
         self.arrival = arrival
         self.queued = False
         self.call: _Call | None = None
         # Set exactly once: by _deliver with an outcome, or when the caller leaves.
-        self.done = anyio.Event()
+        self.done = done
         self.result: Result | None = None
         self.error: BaseException | None = None
         self.trace: object = None  # the caller's trace context, for telemetry
@@ -116,7 +115,7 @@ class _Group:
 
     __slots__ = ("alone", "gathering", "in_flight", "key", "label", "queue", "tokens", "wakeup")
 
-    def __init__(self, key: Hashable, label: Hashable, *, alone: bool) -> None:
+    def __init__(self, key: Hashable, label: Hashable, *, alone: bool, wakeup: Waiter) -> None:
         self.key = key
         self.label = label
         self.alone = alone
@@ -124,7 +123,7 @@ class _Group:
         self.tokens = 0  # the sum of the queued requests' max_tokens
         self.in_flight = 0
         self.gathering = False
-        self.wakeup = anyio.Event()
+        self.wakeup = wakeup
 
 
 class _Call:
@@ -140,10 +139,10 @@ class _Call:
         "unusable",
     )
 
-    def __init__(self, requests: list[_Request], reason: FlushReason) -> None:
+    def __init__(self, requests: list[_Request], reason: FlushReason, scope: Scope) -> None:
         self.requests = requests
         self.reason = reason
-        self.scope = anyio.CancelScope()
+        self.scope = scope
         self.input_tokens = 0
         self.output_tokens = 0
         self.unusable = 0
@@ -165,8 +164,12 @@ class Coordinator(metaclass=_NoPublicConstructor):
         task_group: anyio.abc.TaskGroup,
         options: CoordinatorOptions,
         observer: Observer,
+        backend: Backend,
     ) -> None:
         self._client = client
+        self._backend = backend
+        self._waiter = backend.event
+        self._now = backend.clock
         self._task_group = task_group
         self._options = options
         self._groups: dict[Hashable, _Group] = {}
@@ -185,6 +188,10 @@ class Coordinator(metaclass=_NoPublicConstructor):
         # What adaptive coalescing learned, by compatibility key: only groups
         # whose state differs from the start are kept.
         self._learned: dict[Hashable, Adaptive] = {}
+        # Calls made from their caller's own task (see _send_now), and, while
+        # a normal exit waits for them, the event their end sets.
+        self._inline: set[_Call] = set()
+        self._inline_idle: anyio.Event | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self._closing else "open"
@@ -264,13 +271,23 @@ class Coordinator(metaclass=_NoPublicConstructor):
         if self._room is not None:
             await self._wait_for_room(self._room)
         self._counts["requests"] += 1
-        request = self._enqueue(params, key, group)
+        group_of = self._group(key, group)
+        reason = self._at_once(group_of, params)
+        request: _Request | None = None
         try:
-            await request.done.wait()
+            if reason is None:
+                request = self._enqueue(group_of, params)
+                await request.done.wait()
+            else:
+                if self._room is not None:
+                    self._room.release()  # never queued: it takes no place among max_pending
+                await self._backend.checkpoint_if_cancelled()  # a caller gone sends nothing
+                request = self._new_request(group_of, params)
+                await self._send_now(request, reason)
         except BaseException:
             # Cancelled: whatever reached the request is dropped.
             self._counts["cancelled"] += 1
-            if not request.done.is_set():
+            if request is not None and not request.done.is_set():
                 self._leave(request)
             raise
         if request.error is not None:
@@ -302,16 +319,65 @@ class Coordinator(metaclass=_NoPublicConstructor):
             room.release()
             raise CoordinatorClosed("the coordinator closed while this request waited for room")
 
-    def _enqueue(
-        self, params: CreateMessageRequestParams, key: Hashable, label: Hashable
-    ) -> _Request:
+    def _group(self, key: Hashable, label: Hashable) -> _Group:
+        """The group of requests under *key* (a new one, never shared, if *key* is None)."""
         if key is None:
-            group = _Group(None, label, alone=True)
-        else:
-            found = self._groups.get(key)
-            group = self._groups[key] = _Group(key, label, alone=False) if found is None else found
-        request = _Request(params, group, anyio.current_time())
+            return _Group(None, label, alone=True, wakeup=self._waiter())
+        found = self._groups.get(key)
+        if found is None:
+            found = self._groups[key] = _Group(key, label, alone=False, wakeup=self._waiter())
+        return found
+
+    def _at_once(self, group: _Group, params: CreateMessageRequestParams) -> FlushReason | None:
+        """Why *params* goes at once, alone, from its caller's task; or None if it must queue.
+
+        Only a request with nothing to wait for: its group holds no other,
+        no call slot is to be waited for, and the policy would send a batch
+        of it alone the moment it arrived (it cannot be batched, ``max_batch``
+        is 1, adapting sends its group alone, or it is over the token cap).
+        """
+        if group.queue or self._slots is not None:
+            return None
+        now = self._now()
+        reason = flush_reason(
+            self._options,
+            queued=1,
+            queued_tokens=params.max_tokens,
+            first_arrival=now,
+            now=now,
+            in_flight=group.in_flight,
+            closing=self._closing,
+            alone=group.alone,
+            limit=self._limit(group),
+        )
+        return reason if reason in _AT_ONCE else None
+
+    def _new_request(self, group: _Group, params: CreateMessageRequestParams) -> _Request:
+        request = _Request(params, group, self._now(), self._waiter())
         request.trace = self._observer.caller_context()
+        return request
+
+    async def _send_now(self, request: _Request, reason: FlushReason) -> None:
+        """Send a request that has nothing to wait for from its caller's own task.
+
+        The same call as a call task makes (:meth:`_call`), without the
+        gatherer and the call task: the cheap path for requests that go
+        alone. The coordinator can still cancel it (when aborted), and a
+        normal exit waits for it.
+        """
+        group = request.group
+        self._note_cut(group, 1)
+        call = self._new_call(group, [request], reason)
+        self._inline.add(call)
+        try:
+            await self._call(group, call, holds_slot=False)
+        finally:
+            self._inline.discard(call)
+            if not self._inline and self._inline_idle is not None:
+                self._inline_idle.set()
+
+    def _enqueue(self, group: _Group, params: CreateMessageRequestParams) -> _Request:
+        request = self._new_request(group, params)
         request.queued = True
         group.queue.append(request)
         group.tokens += params.max_tokens
@@ -367,7 +433,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
                     queued=len(group.queue),
                     queued_tokens=group.tokens,
                     first_arrival=group.queue[0].arrival,
-                    now=anyio.current_time(),
+                    now=self._now(),
                     in_flight=group.in_flight,
                     closing=self._closing,
                     alone=group.alone,
@@ -376,7 +442,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 if reason is None:
                     with anyio.move_on_at(group.queue[0].arrival + options.window):
                         await group.wakeup.wait()
-                    group.wakeup = anyio.Event()
+                    group.wakeup = self._waiter()
                     continue
                 if self._slots is not None:
                     await self._slots.acquire()
@@ -398,7 +464,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
         """Take the next batch from the front of *group*'s queue, as the policy allows."""
         batch: list[_Request] = []
         tokens = 0
-        now = anyio.current_time()
+        now = self._now()
         queue = group.queue
         while queue and fits(
             self._options,
@@ -472,7 +538,11 @@ class Coordinator(metaclass=_NoPublicConstructor):
         self, group: _Group, batch: list[_Request], reason: FlushReason, *, holds_slot: bool
     ) -> None:
         """Start the task that makes one call for *batch* (a slot taken already, or not)."""
-        call = _Call(batch, reason)
+        call = self._new_call(group, batch, reason)
+        self._task_group.start_soon(self._call, group, call, holds_slot)
+
+    def _new_call(self, group: _Group, batch: list[_Request], reason: FlushReason) -> _Call:
+        call = _Call(batch, reason, self._backend.scope())
         for request in batch:
             request.call = call
         group.in_flight += 1
@@ -484,7 +554,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 sum(request.params.max_tokens for request in batch),
                 reason.value,
             )
-        self._task_group.start_soon(self._call, group, call, holds_slot)
+        return call
 
     async def _call(self, group: _Group, call: _Call, holds_slot: bool) -> None:
         handle = self._observer.call_started(
@@ -498,10 +568,8 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 if not holds_slot and self._slots is not None:
                     await self._slots.acquire()
                     holds_slot = True
-                # An aborted coordinator sends nothing more: this raises at once.
-                await anyio.lowlevel.checkpoint_if_cancelled()
-                if all(request.done.is_set() for request in call.requests):
-                    return  # every caller left before the call could start
+                if self._aborted or all(request.done.is_set() for request in call.requests):
+                    return  # an aborted coordinator sends nothing more; or every caller left
                 if len(call.requests) == 1:
                     await self._send_alone(call)
                 else:
@@ -670,13 +738,19 @@ class Coordinator(metaclass=_NoPublicConstructor):
 
     # -- shutdown ---------------------------------------------------------------
 
-    def _close(self) -> None:
-        """Refuse new requests and send everything pending at once (a normal exit)."""
+    async def _close(self) -> None:
+        """Refuse new requests, send everything pending at once, wait for calls made inline.
+
+        A normal exit; the task group then waits for the calls it runs.
+        """
         self._closing = True
         for scope in self._room_waiters:
             scope.cancel()
         for group in self._groups.values():
             group.wakeup.set()
+        if self._inline:
+            self._inline_idle = anyio.Event()
+            await self._inline_idle.wait()
 
     def _abort(self) -> None:
         """End every pending and in-flight request with CoordinatorClosed (an abnormal exit).
@@ -689,8 +763,15 @@ class Coordinator(metaclass=_NoPublicConstructor):
         self._aborted = True
         for scope in self._room_waiters:
             scope.cancel()
+        for call in self._inline:
+            call.scope.cancel()
         self._task_group.cancel_scope.cancel()
 
+
+_AT_ONCE = frozenset(
+    (FlushReason.ALONE, FlushReason.FULL, FlushReason.ADAPTED, FlushReason.TOKEN_CAP)
+)
+"""The reasons a request arriving to an empty queue is sent at once, alone."""
 
 OFF_LOOP_CHARS = 64 * 1024
 """A whole reply longer than this is read in a worker thread, so the event loop keeps going."""
@@ -769,20 +850,6 @@ def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
             return inner
         group = inner
     return group
-
-
-def _check_backend() -> None:
-    """Refuse to open outside trio or asyncio, saying which event loops are supported."""
-    try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        library = None
-    if library not in SUPPORTED_BACKENDS:
-        found = "no known event loop" if library is None else library
-        raise RuntimeError(
-            f"open_coordinator runs on {' or '.join(SUPPORTED_BACKENDS)}, "
-            f"but was called from {found}"
-        )
 
 
 def _check_client(client: object) -> None:
@@ -879,11 +946,11 @@ async def open_coordinator(
         adaptive=adaptive,
     )
     _check_client(client)
-    _check_backend()
+    backend = current_backend()
     body_error: BaseException | None = None
     try:
         async with anyio.create_task_group() as task_group:
-            coordinator = Coordinator._create(client, task_group, options, load_observer())
+            coordinator = Coordinator._create(client, task_group, options, load_observer(), backend)
             try:
                 yield coordinator
             except BaseException as exc:
@@ -895,7 +962,7 @@ async def open_coordinator(
                     )
                 coordinator._abort()
             else:
-                coordinator._close()
+                await coordinator._close()
     except BaseExceptionGroup as group:
         # The body's own exception never enters the task group, so this group
         # holds only what the coordinator's tasks raised (KeyboardInterrupt,

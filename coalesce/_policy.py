@@ -146,10 +146,13 @@ def compatibility_key(params: CreateMessageRequestParams, group: Hashable) -> Ha
     """
     if not is_batchable(params):
         return None
+    settings = [getattr(params, field) for field in SHARED_FIELDS]
+    if not any(value is not None for value in settings):
+        return (type(group).__qualname__, group)  # the common case: nothing to compare
     return (
         type(group).__qualname__,
         group,
-        *(_frozen(field, getattr(params, field)) for field in SHARED_FIELDS),
+        *(_frozen(field, value) for field, value in zip(SHARED_FIELDS, settings, strict=True)),
     )
 
 

@@ -619,7 +619,7 @@ async def test_a_client_without_async_create_message_is_refused(client: object) 
 
 async def test_a_coordinator_has_no_public_constructor() -> None:
     with pytest.raises(TypeError, match=r"has no public constructor; use `async with"):
-        Coordinator(ScriptedClient(), None, None, None)  # type: ignore[arg-type]
+        Coordinator(ScriptedClient(), None, None, None, "trio")  # type: ignore[arg-type]
 
 
 def test_outside_an_event_loop_the_error_names_the_backends() -> None:

@@ -80,3 +80,12 @@ async def test_an_aborted_coordinator_does_not_send_a_lone_request_it_took() -> 
         "the coordinator was closed while it was queued",
     ]
     assert model.calls == 1, "the waiting request was never sent"
+
+
+async def test_a_request_sent_at_once_takes_no_place_among_max_pending() -> None:
+    model = ScriptedClient()
+    async with open_coordinator(model, max_batch=1, max_pending=1) as coord:
+        for index in range(3):  # each would wait for room forever if the first kept its place
+            await coord.create_message(text_request(f"t{index}"))
+        assert coord.queued == 0
+    assert model.calls == 3

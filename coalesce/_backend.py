@@ -1,0 +1,99 @@
+"""The few primitives a coordinator makes per request, made natively for the running backend.
+
+anyio's ``Event``, ``CancelScope`` and ``current_time`` look up the running
+backend on every use, which costs more than the rest of a request's
+bookkeeping together. A coordinator looks the backend up once, when it opens,
+and from then on makes its callers' events and its calls' cancel scopes, and
+reads the clock, with that backend's own classes and functions: trio's on
+trio; on asyncio, ``asyncio.Event``, the loop's clock and anyio's asyncio
+cancel scope (the class ``anyio.CancelScope`` itself makes there). All of
+them behave as their anyio wrappers do: any cancel scope, or an asyncio
+task's ``cancel()``, interrupts a wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import anyio
+import anyio.lowlevel
+import attrs
+import sniffio
+
+__all__ = ["SUPPORTED_BACKENDS", "Backend", "Scope", "Waiter", "current_backend"]
+
+SUPPORTED_BACKENDS = ("trio", "asyncio")
+"""The event loops a coordinator runs on."""
+
+
+class Waiter(Protocol):
+    """What a caller waits on: set once, by whoever delivers its outcome."""
+
+    def set(self) -> None:
+        """Wake the waiting caller."""
+
+    def is_set(self) -> bool:
+        """Tell whether :meth:`set` was called."""
+        ...
+
+    async def wait(self) -> object:
+        """Wait until :meth:`set` is called."""
+
+
+class Scope(Protocol):
+    """A cancel scope, as trio's and anyio's both are."""
+
+    def cancel(self) -> None:
+        """Cancel everything inside the scope."""
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc_info: Any) -> Any: ...
+
+
+@attrs.frozen
+class Backend:
+    """The running backend's own event, cancel scope and clock."""
+
+    name: str
+    event: Callable[[], Waiter]
+    scope: Callable[[], Scope]
+    clock: Callable[[], float]
+    checkpoint_if_cancelled: Callable[[], Awaitable[None]]
+
+
+def current_backend() -> Backend:
+    """Return the running backend's primitives.
+
+    Raises:
+        RuntimeError: Not running under trio or asyncio; the message names both.
+    """
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = None
+    if library == "trio":
+        import trio  # noqa: PLC0415 - only the backend in use is needed
+
+        return Backend(
+            "trio",
+            trio.Event,
+            trio.CancelScope,
+            trio.current_time,
+            trio.lowlevel.checkpoint_if_cancelled,
+        )
+    if library == "asyncio":
+        scope_class = type(anyio.CancelScope())  # anyio's asyncio scope, looked up once
+        return Backend(
+            "asyncio",
+            asyncio.Event,
+            scope_class,
+            asyncio.get_running_loop().time,
+            anyio.lowlevel.checkpoint_if_cancelled,
+        )
+    found = "no known event loop" if library is None else library
+    raise RuntimeError(
+        f"open_coordinator runs on {' or '.join(SUPPORTED_BACKENDS)}, but was called from {found}"
+    )
