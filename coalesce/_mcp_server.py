@@ -21,13 +21,13 @@ from typing import Annotated
 from mcp.server.mcpserver import Resolve, Sample
 from mcp.server.session import ServerSession
 from mcp.server.validation import validate_sampling_tools, validate_tool_use_result_messages
-from mcp.shared.exceptions import MCPError, NoBackChannelError
+from mcp.shared.exceptions import NoBackChannelError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import (
-    INVALID_REQUEST,
     CreateMessageRequest,
     CreateMessageRequestParams,
     CreateMessageResult,
+    ErrorData,
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -42,24 +42,26 @@ BatchAnswers = list[CreateMessageResult | TaskError]
 """What a tool gets from :func:`sample_batch`: task *i*'s answer, or its :class:`TaskError`."""
 
 
-class _SamplingNeedsLegacyMode(NoBackChannelError):
-    """The ``NoBackChannelError`` of a session that speaks the current protocol, saying what to do.
+def _no_back_channel(protocol_version: str) -> NoBackChannelError:
+    """The ``NoBackChannelError`` of a session on the current protocol, saying what to do.
 
-    Still a ``NoBackChannelError`` (an ``MCPError`` with the same code), so
-    code that catches those catches this; only the message is new.
+    The SDK's own type and code, so code that catches ``NoBackChannelError``
+    or ``MCPError`` still does, and a coalesced call's message names it; only
+    the text is new.
     """
-
-    def __init__(self, protocol_version: str) -> None:
-        MCPError.__init__(
-            self,
-            INVALID_REQUEST,
+    error = NoBackChannelError("sampling/createMessage")
+    error.error = ErrorData(
+        code=error.code,
+        message=(
             f"session_client cannot send a sampling request: the client negotiated protocol "
             f"{protocol_version}, which has no back-channel for a tool's own requests. Sample "
             "with coalesce.mcp.sample_batch (a Resolve resolver, which works in every protocol), "
             'or have the client connect in legacy mode (mcp Client(..., mode="legacy"), '
-            "protocol 2025-11-25).",
-        )
-        self.method = "sampling/createMessage"
+            "protocol 2025-11-25)."
+        ),
+    )
+    error.args = (error.code, error.message, None)
+    return error
 
 
 class _SessionClient:
@@ -95,7 +97,7 @@ class _SessionClient:
                 # No back-channel in the legacy protocol either (stateless
                 # HTTP, say): legacy mode would not help, so say nothing new.
                 raise
-            raise _SamplingNeedsLegacyMode(version) from exc
+            raise _no_back_channel(version) from exc
 
 
 def session_client(
