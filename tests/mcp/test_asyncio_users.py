@@ -3,7 +3,8 @@
 * ``examples/asyncio_server.py`` started with ``server.run()``: over stdio and
   over streamable HTTP (uvicorn on 127.0.0.1), each with an ``mcp`` ``Client``
   host whose sampling callback is a counting fake model.
-* A host on asyncio whose ``sampling_callback`` is a coordinator.
+* A host on asyncio whose ``sampling_callback`` is a coordinator, and a tool
+  that asks with ``sample_batch`` (both protocols).
 * An asyncio program calling the async OpenAI and Anthropic SDKs through
   coalesce's adapters, with HTTP mocked at the SDK's transport.
 
@@ -26,7 +27,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import httpx2
@@ -41,7 +42,13 @@ from mcp.types import CreateMessageRequestParams, CreateMessageResult
 from openai import AsyncOpenAI
 
 import coalesce
-from coalesce import open_coordinator, sampling_callback, session_client
+from coalesce import (
+    BatchAnswers,
+    open_coordinator,
+    sample_batch,
+    sampling_callback,
+    session_client,
+)
 from coalesce.adapters.anthropic import AnthropicClient
 from coalesce.adapters.openai import OpenAIClient
 from coalesce.testing import ScriptedClient, is_coalesced, tasks_of, text_request
@@ -210,6 +217,31 @@ async def test_an_asyncio_host_whose_sampling_callback_is_a_coordinator(
     assert model.calls == math.ceil(tasks / max_batch)
     assert stats.requests == tasks
     assert stats.answered == tasks
+
+
+async def summary_requests(documents: list[str]) -> list[CreateMessageRequestParams]:
+    return [text_request(document) for document in documents]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_sample_batch_on_asyncio_asks_once(mode: str) -> None:
+    server = MCPServer("at-once")
+
+    @server.tool()
+    async def summarise_all_at_once(
+        documents: list[str],
+        answers: Annotated[BatchAnswers, sample_batch(summary_requests)],
+    ) -> list[str]:
+        return [
+            str(answer) if isinstance(answer, coalesce.TaskError) else coalesce.result_text(answer)
+            for answer in answers
+        ]
+
+    host = CountingHost()
+    async with Client(server, sampling_callback=host, mode=mode) as client:
+        result = await client.call_tool("summarise_all_at_once", {"documents": documents(8)})
+    assert summaries(result) == [f"summary of {doc}" for doc in documents(8)]
+    assert host.model.calls == 1
 
 
 # An SDK's HTTP, answered at its transport by the fake API server's pure
