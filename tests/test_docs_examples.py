@@ -43,6 +43,7 @@ EXPECTED_OUTPUT = {
     "quickstart": "20 tasks answered with 2 model calls\ntask 7 got 'TASK 7'\n",
     "tutorial": "20 summaries from 2 sampling requests\nIn short: document 7.\n",
     "asyncio_gather": "20 tasks answered with 2 model calls\ntask 7 got 'TASK 7'\n",
+    "asyncio_host": "30 sampling requests, 3 model calls\nquestion 7: 'answer to question 7'\n",
     "fastmcp_both_sides": (
         "server side: 20 summaries, 2 model calls\n"
         "client side: 20 summaries, 2 model calls\n"
