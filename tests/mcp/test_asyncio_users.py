@@ -2,7 +2,9 @@
 
 * ``examples/asyncio_server.py`` started with ``server.run()``: over stdio and
   over streamable HTTP (uvicorn on 127.0.0.1), each with an ``mcp`` ``Client``
-  host whose sampling callback is a counting fake model.
+  host whose sampling callback is a counting fake model; and served
+  stateless, where no protocol has a back-channel and the SDK's own error
+  reaches the tool unchanged.
 * A host on asyncio whose ``sampling_callback`` is a coordinator, and a tool
   that asks with ``sample_batch`` (both protocols).
 * An asyncio program calling the async OpenAI and Anthropic SDKs through
@@ -120,14 +122,25 @@ SELF_STOPPING = (
     "timer.daemon = True\n"
     "timer.start()\n"
     "sys.argv = [{path!r}, *sys.argv[1:]]\n"
-    "runpy.run_path({path!r}, run_name='__main__')\n"
+    "{run}\n"
+)
+AS_ITS_USER_RUNS_IT = "runpy.run_path({path!r}, run_name='__main__')"
+# The example's server, stateless: each POST is answered on its own, with no
+# channel for a tool's own requests even in the legacy protocol.
+STATELESS = (
+    "server = runpy.run_path({path!r})['build_server'](10.0)\n"
+    "port = int(sys.argv[sys.argv.index('--port') + 1])\n"
+    "server.run('streamable-http', host='127.0.0.1', port=port, stateless_http=True)"
 )
 
 
 @contextmanager
-def http_server(port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run the example with ``--http`` on *port*, its output in *log*; stop it on exit."""
-    code = SELF_STOPPING.format(seconds=SERVE_FOR, path=str(SERVER))
+def http_server(
+    port: int, log: Path, run: str = AS_ITS_USER_RUNS_IT
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run the example over HTTP on *port*, its output in *log*; stop it on exit."""
+    path = str(SERVER)
+    code = SELF_STOPPING.format(seconds=SERVE_FOR, path=path, run=run.format(path=path))
     argv = [sys.executable, "-W", "error", "-c", code, "--http", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -179,6 +192,32 @@ async def test_the_same_server_over_streamable_http(tmp_path: Path) -> None:
     assert summaries(result) == [f"summary of {doc}" for doc in documents(5)]
     assert host.model.calls == 3
     assert all(is_coalesced(params) for params in host.model.requests)
+
+
+async def test_without_a_back_channel_on_the_legacy_protocol_the_sdks_error_passes_unchanged(
+    tmp_path: Path,
+) -> None:
+    # Legacy mode would not help here, so session_client adds no advice.
+    port = free_port()
+    log = tmp_path / "server.log"
+    host = CountingHost()
+    with http_server(port, log, run=STATELESS) as process, anyio.fail_after(30):
+        await wait_until_listening(port, process, log)
+        url = f"http://127.0.0.1:{port}/mcp"
+        async with Client(url, sampling_callback=host, mode="legacy") as client:
+            result = await client.call_tool(
+                "summarise_all", {"documents": documents(2), "max_batch": 2}
+            )
+    assert (
+        summaries(result)
+        == [
+            "(no summary: BatchCallError: the coalesced call of 2 requests failed: "
+            "NoBackChannelError: Cannot send 'sampling/createMessage': this transport context "
+            "has no back-channel for server-initiated requests.)"
+        ]
+        * 2
+    )
+    assert host.model.calls == 0
 
 
 def one_request_each_server() -> MCPServer:
