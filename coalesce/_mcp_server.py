@@ -21,12 +21,15 @@ from typing import Annotated
 from mcp.server.mcpserver import Resolve, Sample
 from mcp.server.session import ServerSession
 from mcp.server.validation import validate_sampling_tools, validate_tool_use_result_messages
+from mcp.shared.exceptions import NoBackChannelError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import (
     CreateMessageRequest,
     CreateMessageRequestParams,
     CreateMessageResult,
+    ErrorData,
 )
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ._client import SamplingClient
 from ._demux import demux_reply
@@ -37,6 +40,28 @@ __all__ = ["BatchAnswers", "sample_batch", "session_client"]
 
 BatchAnswers = list[CreateMessageResult | TaskError]
 """What a tool gets from :func:`sample_batch`: task *i*'s answer, or its :class:`TaskError`."""
+
+
+def _no_back_channel(protocol_version: str) -> NoBackChannelError:
+    """The ``NoBackChannelError`` of a session on the current protocol, saying what to do.
+
+    The SDK's own type and code, so code that catches ``NoBackChannelError``
+    or ``MCPError`` still does, and a coalesced call's message names it; only
+    the text is new.
+    """
+    error = NoBackChannelError("sampling/createMessage")
+    error.error = ErrorData(
+        code=error.code,
+        message=(
+            f"session_client cannot send a sampling request: the client negotiated protocol "
+            f"{protocol_version}, which has no back-channel for a tool's own requests. Sample "
+            "with coalesce.mcp.sample_batch (a Resolve resolver, which works in every protocol), "
+            'or have the client connect in legacy mode (mcp Client(..., mode="legacy"), '
+            "protocol 2025-11-25)."
+        ),
+    )
+    error.args = (error.code, error.message, None)
+    return error
 
 
 class _SessionClient:
@@ -60,11 +85,19 @@ class _SessionClient:
         # request fails here exactly as it would there (MCPError, ValueError).
         validate_sampling_tools(self._session.client_capabilities, params.tools, params.tool_choice)
         validate_tool_use_result_messages(params.messages)
-        return await self._session.send_request(
-            CreateMessageRequest(params=params),
-            CreateMessageResult,
-            metadata=self._metadata,
-        )
+        try:
+            return await self._session.send_request(
+                CreateMessageRequest(params=params),
+                CreateMessageResult,
+                metadata=self._metadata,
+            )
+        except NoBackChannelError as exc:
+            version = self._session.protocol_version
+            if version not in MODERN_PROTOCOL_VERSIONS:
+                # No back-channel in the legacy protocol either (stateless
+                # HTTP, say): legacy mode would not help, so say nothing new.
+                raise
+            raise _no_back_channel(version) from exc
 
 
 def session_client(
@@ -90,7 +123,10 @@ def session_client(
     (an ``MCPError``) when the connection cannot carry a standalone request
     (protocol 2026-07-28: use :func:`sample_batch` there), ``ValueError`` for
     malformed tool-use messages, ``pydantic.ValidationError`` when the client's
-    answer is not a ``CreateMessageResult``. A coordinator passes them on
+    answer is not a ``CreateMessageResult``. When the client negotiated
+    protocol 2026-07-28, the ``NoBackChannelError`` says what to do instead:
+    sample with :func:`sample_batch`, or connect the client in legacy mode
+    (it is chained ``from`` the SDK's own). A coordinator passes them on
     unchanged for a request sent alone and as the ``__cause__`` of a
     :class:`~coalesce.BatchCallError` for a coalesced one.
 

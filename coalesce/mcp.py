@@ -10,17 +10,20 @@ Server side, a tool that asks its client for many samplings:
 
 Client side, a host whose servers send it sampling requests:
 :func:`sampling_callback` answers them through a coordinator on the host's own
-model, grouped per server connection or by a :data:`GroupFn`.
+model, grouped per server connection or by a :data:`GroupFn`; a FastMCP
+``Client`` takes the same as its ``sampling_handler``, from
+:func:`fastmcp_sampling_handler`.
 
 This module imports the MCP SDK's server and client code; ``import coalesce``
 does not, until one of these names is first used. ``session_client``,
 ``sample_batch``, ``sampling_callback`` and ``BatchAnswers`` are also
-importable from :mod:`coalesce` itself.
+importable from :mod:`coalesce` itself. Nothing here imports FastMCP.
 """
 
 from typing import TypeAlias as _TypeAlias
 
 from . import _mcp_client, _mcp_server
+from ._fastmcp import fastmcp_sampling_handler
 from ._mcp_client import sampling_callback
 from ._mcp_server import sample_batch, session_client
 from ._public import fixup_module_metadata as _fixup_module_metadata
@@ -42,6 +45,13 @@ A function of the ``ClientRequestContext`` that returns a hashable key, for
 their keys are equal.
 """
 
-__all__ = ["BatchAnswers", "GroupFn", "sample_batch", "sampling_callback", "session_client"]
+__all__ = [
+    "BatchAnswers",
+    "GroupFn",
+    "fastmcp_sampling_handler",
+    "sample_batch",
+    "sampling_callback",
+    "session_client",
+]
 
 _fixup_module_metadata(__name__, globals(), __all__)

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -120,11 +121,28 @@ def test_the_demo_shows_a_few_tasks_beside_their_own_answers(
     ]
 
 
-def test_the_demo_runs_on_the_backend_it_is_given(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_the_demo_runs_on_the_backend_it_is_given(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    # Record the event loop the demo's tool runs on: the one --backend names.
+    import sniffio
+
+    from coalesce import _demo
+
+    loops: list[str] = []
+    summarise = _demo.summarise_documents
+
+    async def recording(*args: Any, **kwargs: Any) -> list[str]:
+        loops.append(sniffio.current_async_library())
+        return await summarise(*args, **kwargs)
+
+    monkeypatch.setattr(_demo, "summarise_documents", recording)
     argv = ["demo", "--tasks", "3", "--max-batch", "3", "--latency", "0", "--latency-per-task", "0"]
-    assert main([*argv, "--backend", "trio"]) == 0
+    assert main([*argv, "--backend", backend]) == 0
     rows = table_rows(capsys.readouterr().out)
     assert rows == {"without coalescing": (3, 3), "with coalescing": (3, 1)}
+    assert loops == [backend, backend]
 
 
 def test_the_demo_offers_trio_and_asyncio() -> None:

@@ -1,7 +1,13 @@
-"""Every example script in ``docs/examples`` runs and does what the docs say it prints."""
+"""Every example script in ``docs/examples`` runs and does what the docs say it prints.
+
+A program runs on the event loop its ``__main__`` block starts: trio ones in
+virtual time (``MockClock``), asyncio ones (``asyncio.run(main())``) in real
+time, with windows short enough not to matter.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import re
 from pathlib import Path
@@ -24,7 +30,10 @@ def test_example_runs(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    trio.run(module.main, clock=trio.testing.MockClock(autojump_threshold=0))
+    if "asyncio.run(main())" in path.read_text():
+        asyncio.run(module.main())
+    else:
+        trio.run(module.main, clock=trio.testing.MockClock(autojump_threshold=0))
     expected = EXPECTED_OUTPUT.get(path.stem)
     if expected is not None:
         assert capsys.readouterr().out == expected
@@ -33,7 +42,18 @@ def test_example_runs(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 EXPECTED_OUTPUT = {
     "quickstart": "20 tasks answered with 2 model calls\ntask 7 got 'TASK 7'\n",
     "tutorial": "20 summaries from 2 sampling requests\nIn short: document 7.\n",
+    "asyncio_gather": "20 tasks answered with 2 model calls\ntask 7 got 'TASK 7'\n",
+    "asyncio_host": "30 sampling requests, 3 model calls\nquestion 7: 'answer to question 7'\n",
+    "fastmcp_both_sides": (
+        "server side: 20 summaries, 2 model calls\n"
+        "client side: 20 summaries, 2 model calls\n"
+        "document 7: 'summary of document 7'\n"
+    ),
 }
+
+
+def test_every_example_says_what_it_prints() -> None:
+    assert {path.stem for path in EXAMPLES} <= set(EXPECTED_OUTPUT)
 
 
 def test_there_are_examples() -> None:

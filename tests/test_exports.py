@@ -37,7 +37,14 @@ EXPECTED = {
     "usage_meta",
 }
 
-EXPECTED_MCP = {"BatchAnswers", "GroupFn", "sample_batch", "sampling_callback", "session_client"}
+EXPECTED_MCP = {
+    "BatchAnswers",
+    "GroupFn",
+    "fastmcp_sampling_handler",
+    "sample_batch",
+    "sampling_callback",
+    "session_client",
+}
 
 # Public in 0.1, no longer: each still works from `coalesce`, with a warning.
 DEPRECATED = {
@@ -136,7 +143,9 @@ def test_public_functions_report_coalesce_as_their_module(name: str) -> None:
     assert getattr(coalesce, name).__module__ == "coalesce"
 
 
-@pytest.mark.parametrize("name", ["sample_batch", "sampling_callback", "session_client"])
+@pytest.mark.parametrize(
+    "name", ["fastmcp_sampling_handler", "sample_batch", "sampling_callback", "session_client"]
+)
 def test_the_mcp_functions_report_coalesce_mcp_as_their_module(name: str) -> None:
     assert getattr(coalesce.mcp, name).__module__ == "coalesce.mcp"
 
@@ -188,3 +197,9 @@ def test_import_coalesce_loads_no_server_or_transport_stack() -> None:
 def test_the_mcp_integration_loads_the_sdk_on_first_use() -> None:
     modules = loaded_by("import coalesce; coalesce.session_client")
     assert {"coalesce.mcp", "mcp.server"} <= modules
+
+
+def test_the_fastmcp_handler_never_imports_fastmcp() -> None:
+    modules = loaded_by("import coalesce.mcp; coalesce.mcp.fastmcp_sampling_handler")
+    assert "coalesce._fastmcp" in modules
+    assert "fastmcp" not in {name.split(".")[0] for name in modules}

@@ -31,6 +31,7 @@ PAGES = [
     DOCS / "tutorial.rst",
     DOCS / "howto" / "server-side.rst",
     DOCS / "howto" / "client-side.rst",
+    DOCS / "howto" / "asyncio.rst",
     DOCS / "howto" / "groups.rst",
     DOCS / "howto" / "testing.rst",
 ]

@@ -13,6 +13,7 @@ real I/O, so windows and model latency cost nothing.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any
 
 import pytest
@@ -24,6 +25,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError, NoBackChannelError
 from mcp.types import (
     INTERNAL_ERROR,
+    INVALID_REQUEST,
     CreateMessageRequestParams,
     CreateMessageResult,
     ErrorData,
@@ -32,7 +34,10 @@ from mcp.types import (
 
 from coalesce import (
     BatchAnswers,
+    BatchCallError,
+    Coordinator,
     TaskError,
+    open_coordinator,
     sample_batch,
     session_client,
 )
@@ -167,7 +172,58 @@ async def test_session_client_in_the_current_protocol_raises_what_a_direct_call_
         assert client.protocol_version == "2026-07-28"
         result = await client.call_tool("ask", {})
     assert result.structured_content == {"result": "refused"}
-    assert [type(error) for error in raised] == [NoBackChannelError]
+    [error] = raised
+    # Still the SDK's error type and code, with a message that says what to do.
+    assert type(error) is NoBackChannelError
+    assert error.code == INVALID_REQUEST
+    assert re.fullmatch(NO_BACK_CHANNEL, str(error))
+    assert type(error.__cause__) is NoBackChannelError
+    assert host.model.calls == 0
+
+
+NO_BACK_CHANNEL = (
+    r"session_client cannot send a sampling request: the client negotiated protocol "
+    r"2026-07-28, which has no back-channel for a tool's own requests\. Sample with "
+    r"coalesce\.mcp\.sample_batch \(a Resolve resolver, which works in every protocol\), or "
+    r'have the client connect in legacy mode \(mcp Client\(\.\.\., mode="legacy"\), '
+    r"protocol 2025-11-25\)\."
+)
+
+
+async def test_a_coalesced_call_without_a_back_channel_says_what_to_do(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The fan-out's callers get BatchCallError, whose cause is that same error.
+    server = MCPServer("no-back-channel")
+    raised: list[BaseException] = []
+
+    @server.tool()
+    async def ask_three(ctx: Context) -> int:
+        async def ask(coord: Coordinator, index: int) -> None:
+            try:
+                await coord.create_message(text_request(f"task {index}"))
+            except BatchCallError as error:
+                raised.append(error)
+
+        async with (
+            open_coordinator(session_client(ctx.session), window=1.0, max_batch=3) as coord,
+            trio.open_nursery() as nursery,
+        ):
+            for index in range(3):
+                nursery.start_soon(ask, coord, index)
+        return len(raised)
+
+    host = Host()
+    async with Client(server, sampling_callback=host) as client:
+        result = await client.call_tool("ask_three", {})
+    assert result.structured_content == {"result": 3}
+    assert len(raised) == 3
+    for error in raised:
+        assert type(error.__cause__) is NoBackChannelError
+        assert re.fullmatch(NO_BACK_CHANNEL, str(error.__cause__))
+        assert str(error).startswith(
+            "the coalesced call of 3 requests failed: NoBackChannelError: session_client cannot"
+        )
     assert host.model.calls == 0
 
 
