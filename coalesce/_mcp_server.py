@@ -15,8 +15,9 @@ Two routes, one for each way a tool can sample:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Resolve, Sample
 from mcp.server.session import ServerSession
@@ -197,10 +198,14 @@ def sample_batch(requests: RequestsFn) -> Resolve:
     resolver coalesces them with :func:`~coalesce.build_batch_request` into a
     single ``Sample`` (a lone request goes as it is, and no request at all
     asks nothing), and the parameter receives a :data:`~coalesce.mcp.BatchAnswers` list:
-    ``answers[i]`` is request *i*'s own ``CreateMessageResult``, or the
-    :class:`~coalesce.TaskError` saying why the model's reply had no usable
-    answer for it (see :func:`~coalesce.demux_reply`). A failed sampling
-    request fails the tool call, as it does for any ``Sample``.
+    ``answers[i]`` is request *i*'s own ``CreateMessageResult``. A task the
+    model's reply left without a usable answer (see
+    :func:`~coalesce.demux_reply`) is sent again alone, as a coordinator
+    does, in one more round; so a model that ignores the batch format costs
+    one failed request more than sending each alone, never a failed tool.
+    Only past ``RETRY_SLOTS`` (32) failed tasks does a task keep the
+    :class:`~coalesce.TaskError` saying why. A failed sampling request fails
+    the tool call, as it does for any ``Sample``.
 
     Example::
 
@@ -263,6 +268,71 @@ def sample_batch(requests: RequestsFn) -> Resolve:
     }
     # Their wire keys (`module:qualname`) name the tool author's resolver.
     name = getattr(requests, "__name__", type(requests).__name__)
-    split.__qualname__ = f"sample_batch.{name}"
+    split.__qualname__ = f"sample_batch.{name}.split"
     ask.__qualname__ = f"sample_batch.{name}.ask"
-    return Resolve(split)
+    retries = [_retry_slot(plan, Resolve(split), name, slot) for slot in range(RETRY_SLOTS)]
+    return Resolve(_merge(plan, Resolve(split), retries, name))
+
+
+RETRY_SLOTS = 32
+"""How many tasks of one ``sample_batch`` the reply may fail and still have them retried alone.
+
+A resolver asks at most one ``Sample``, and the resolvers of a tool are fixed
+when it is registered, so retries take one resolver each: a task the
+coalesced reply left unusable is sent again alone by the next free slot.
+Beyond this many, a task keeps its ``TaskError``.
+"""
+
+
+def _retry_slot(
+    plan: Resolve, split: Resolve, name: str, slot: int
+) -> Callable[..., Awaitable[Sample | None]]:
+    """The resolver that sends the *slot*-th task the coalesced reply failed again, alone."""
+
+    async def retry(batch: object, answers: BatchAnswers) -> Sample | None:
+        checked = _checked(batch)
+        failed = [i for i, answer in enumerate(answers) if isinstance(answer, TaskError)]
+        if len(checked) < 2 or slot >= len(failed):
+            return None
+        return _as_sample(checked[failed[slot]])
+
+    retry.__annotations__ = {
+        "batch": Annotated[Sequence[CreateMessageRequestParams], plan],
+        "answers": Annotated[BatchAnswers, split],
+        "return": Sample | None,
+    }
+    retry.__qualname__ = f"sample_batch.{name}.retry{slot}"
+    return retry
+
+
+def _merge(
+    plan: Resolve, split: Resolve, retries: list[Callable[..., Any]], name: str
+) -> Callable[..., Awaitable[BatchAnswers]]:
+    """The resolver that gives each failed task its answer sent alone, in task order."""
+    slots = [f"retry{slot}" for slot in range(len(retries))]
+
+    async def merge(**given: Any) -> BatchAnswers:
+        answers: BatchAnswers = list(given["answers"])
+        failed = [i for i, answer in enumerate(answers) if isinstance(answer, TaskError)]
+        for index, slot in zip(failed, slots, strict=False):
+            reply = given[slot]
+            if isinstance(reply, CreateMessageResult):
+                answers[index] = reply
+        return answers
+
+    parameters = [
+        inspect.Parameter(parameter, inspect.Parameter.KEYWORD_ONLY)
+        for parameter in ("batch", "answers", *slots)
+    ]
+    merge.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    merge.__annotations__ = {
+        "batch": Annotated[Sequence[CreateMessageRequestParams], plan],
+        "answers": Annotated[BatchAnswers, split],
+        **{
+            slot: Annotated[CreateMessageResult | None, Resolve(retry)]
+            for slot, retry in zip(slots, retries, strict=True)
+        },
+        "return": BatchAnswers,
+    }
+    merge.__qualname__ = f"sample_batch.{name}"
+    return merge

@@ -42,7 +42,14 @@ from coalesce import (
     session_client,
 )
 from coalesce._demo import summarise_documents
-from coalesce.testing import ScriptedClient, TaskReply, is_coalesced, result_text, text_request
+from coalesce.testing import (
+    ScriptedClient,
+    TaskReply,
+    is_coalesced,
+    result_text,
+    tasks_of,
+    text_request,
+)
 
 MODES = ["legacy", "2026-07-28"]
 
@@ -299,7 +306,7 @@ async def test_sample_batch_costs_one_sampling_request(
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_sample_batch_gives_a_task_without_an_answer_its_task_error(
+async def test_sample_batch_sends_a_task_without_an_answer_again_alone(
     autojump_clock: trio.testing.MockClock, mode: str
 ) -> None:
     def drop_task_1(entries: list[TaskReply]) -> list[TaskReply]:
@@ -308,12 +315,21 @@ async def test_sample_batch_gives_a_task_without_an_answer_its_task_error(
     host = Host(ScriptedClient(mangle=drop_task_1))
     async with Client(batch_server(), sampling_callback=host, mode=mode) as client:
         result = await client.call_tool("summarise_all", {"documents": documents(3)})
-    assert answers_of(result) == [
-        "answer to: summarise doc-0",
-        "TaskError: no entry answers task 1",
-        "answer to: summarise doc-2",
-    ]
-    assert host.model.calls == 1
+    assert answers_of(result) == [f"answer to: summarise doc-{i}" for i in range(3)]
+    assert host.model.calls == 2
+    assert not is_coalesced(host.model.requests[1])
+    assert tasks_of(host.model.requests[1]) == ["summarise doc-1"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_sample_batch_on_a_model_that_ignores_the_format_answers_every_task_alone(
+    autojump_clock: trio.testing.MockClock, mode: str
+) -> None:
+    host = Host(ScriptedClient(mangle=lambda entries: "I don't do JSON."))
+    async with Client(batch_server(), sampling_callback=host, mode=mode) as client:
+        result = await client.call_tool("summarise_all", {"documents": documents(4)})
+    assert answers_of(result) == [f"answer to: summarise doc-{i}" for i in range(4)]
+    assert host.model.calls == 5, "one failed batch, then each task alone"
 
 
 @pytest.mark.parametrize("mode", MODES)
