@@ -317,11 +317,25 @@ def chunked_table(rows: list[ChunkedResult]) -> str:
     )
 
 
-def hostile_table(rows: list[HostileResult]) -> str:
-    """The hostile-shapes table."""
+def hostile_table(rows: list[HostileResult], goal: float | None = None) -> str:
+    """The hostile-shapes table; given a *goal* (times ``json.loads``), each row's verdict."""
+    if goal is None:
+        return table(
+            ("shape", "chars", "ns/char", "times json.loads"),
+            [(r.name, f"{r.chars:,}", f"{r.ns_per_char:.1f}", f"{r.ratio:.1f}") for r in rows],
+        )
     return table(
-        ("shape", "chars", "ns/char", "times json.loads"),
-        [(r.name, f"{r.chars:,}", f"{r.ns_per_char:.1f}", f"{r.ratio:.1f}") for r in rows],
+        ("shape", "chars", "ns/char", "times json.loads", f"<= {goal:.0f}x"),
+        [
+            (
+                r.name,
+                f"{r.chars:,}",
+                f"{r.ns_per_char:.1f}",
+                f"{r.ratio:.1f}",
+                "PASS" if r.ratio <= goal else "FAIL",
+            )
+            for r in rows
+        ],
     )
 
 

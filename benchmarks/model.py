@@ -3,12 +3,23 @@
 Each task is answered with a text derived from that task alone
 (:func:`expected_answer`), so a caller that receives another caller's answer
 is caught.
+
+- :class:`SimulatedModel`: ``2.0 s + 0.2 s`` per task, the whole reply at once.
+- :class:`StreamingModel`: the same, but a coalesced reply streams: the
+  fixed latency first, then the reply's text evenly over the decode time.
+- :class:`FormatModel`: follows the batch format only on the coalesced calls
+  it is told to (a format-blind model never does).
+- :class:`InstantModel`: answers at once, natively on trio or asyncio, for
+  measuring CPU cost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import trio
 from mcp.types import (
@@ -21,8 +32,11 @@ from mcp.types import (
 __all__ = [
     "BASE_LATENCY",
     "PER_TASK_LATENCY",
+    "STREAM_CHUNK",
+    "FormatModel",
     "InstantModel",
     "SimulatedModel",
+    "StreamingModel",
     "expected_answer",
     "is_batch",
     "prompt_chars",
@@ -33,7 +47,9 @@ __all__ = [
 BASE_LATENCY = 2.0
 """Seconds every call takes, whatever it carries."""
 PER_TASK_LATENCY = 0.2
-"""Seconds each task of a call adds."""
+"""Seconds each task of a call adds: the time to decode its answer."""
+STREAM_CHUNK = 16
+"""Characters per chunk of a streamed reply (a few tokens)."""
 
 _BATCH_MARKER = "You are a batch task processor."
 
@@ -93,6 +109,17 @@ def answer(params: CreateMessageRequestParams) -> CreateMessageResult:
     )
 
 
+def prose_reply(params: CreateMessageRequestParams) -> CreateMessageResult:
+    """Return a format-blind model's reply to a batch: every answer, one per line, as prose."""
+    lines = [f"{index + 1}. {expected_answer(task)}" for index, task in tasks_in(params)]
+    return CreateMessageResult(
+        role="assistant",
+        content=TextContent(type="text", text="Sure! Here are the answers:\n" + "\n".join(lines)),
+        model="simulated",
+        stop_reason="endTurn",
+    )
+
+
 class SimulatedModel:
     """A model taking ``2.0 s + 0.2 s`` per task in the call, in trio time.
 
@@ -138,20 +165,113 @@ class SimulatedModel:
         return answer(params)
 
 
+class StreamingModel(SimulatedModel):
+    """A :class:`SimulatedModel` that also streams, as the model adapters do.
+
+    ``stream_message`` waits the fixed :data:`BASE_LATENCY`, then yields the
+    reply's text in :data:`STREAM_CHUNK`-character chunks spread evenly over
+    the decode time (:data:`PER_TASK_LATENCY` per task), so the whole reply
+    ends when ``create_message``'s would, and the entry of task *k* of *n*
+    closes about ``(k + 1) / n`` of the way through the decode time.
+    ``create_message`` (used for lone requests) is unchanged.
+    """
+
+    async def stream_message(
+        self,
+        params: CreateMessageRequestParams,
+        *,
+        response_schema: dict[str, Any] | None = None,
+    ) -> AsyncIterator[str]:
+        """Yield the reply to *params* in chunks, evenly over its decode time."""
+        self.calls += 1
+        self.prompt_chars += prompt_chars(params)
+        n_tasks = len(tasks_in(params))
+        self.tasks += n_tasks
+        if self.serial:
+            async with self._lock:
+                async for chunk in self._stream(params, n_tasks):
+                    yield chunk
+        else:
+            async for chunk in self._stream(params, n_tasks):
+                yield chunk
+
+    async def _stream(self, params: CreateMessageRequestParams, n_tasks: int) -> AsyncIterator[str]:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await trio.sleep(BASE_LATENCY)
+            content = answer(params).content
+            assert isinstance(content, TextContent)
+            text = content.text
+            per_char = PER_TASK_LATENCY * n_tasks / len(text)
+            for start in range(0, len(text), STREAM_CHUNK):
+                chunk = text[start : start + STREAM_CHUNK]
+                await trio.sleep(per_char * len(chunk))
+                yield chunk
+        finally:
+            self.in_flight -= 1
+
+
+class FormatModel(SimulatedModel):
+    """A parallel :class:`SimulatedModel` that may ignore the batch format.
+
+    Lone requests are always answered well. The *n*-th coalesced call (from
+    1) is answered in the batch format if ``follows(n)``, and otherwise with
+    every answer as prose (:func:`prose_reply`), which no reader can route:
+    what a model that cannot follow the format does.
+
+    Attributes:
+        batches: Coalesced calls received.
+        followed: Coalesced calls answered in the batch format.
+        sizes: Tasks carried by each call, in order of arrival.
+    """
+
+    def __init__(self, follows: Callable[[int], bool]) -> None:
+        super().__init__(serial=False)
+        self.follows = follows
+        self.batches = 0
+        self.followed = 0
+        self.sizes: list[int] = []
+
+    async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
+        """Answer *params* after the simulated latency, in the format or not."""
+        n_tasks = len(tasks_in(params))
+        self.sizes.append(n_tasks)
+        follows = True
+        if is_batch(params):
+            self.batches += 1
+            follows = self.follows(self.batches)
+            self.followed += follows
+        result = await super().create_message(params)
+        return result if follows else prose_reply(params)
+
+
+async def _asyncio_checkpoint() -> None:
+    await asyncio.sleep(0)
+
+
 class InstantModel:
     """A model that answers at once (one checkpoint), for measuring CPU cost.
 
     It does a real model client's share of the work and no more: read the
-    request, produce the reply object.
+    request, produce the reply object. Its checkpoint is the event loop's own
+    (``trio.lowlevel.checkpoint``, or ``asyncio.sleep(0)``), not anyio's, so
+    a direct call pays no backend lookup that coalesce would not.
+
+    Args:
+        backend: ``"trio"`` or ``"asyncio"``, the loop it will run on.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str = "trio") -> None:
         self.calls = 0
+        self._checkpoint: Callable[[], Awaitable[None]] = (
+            trio.lowlevel.checkpoint if backend == "trio" else _asyncio_checkpoint
+        )
 
     async def create_message(self, params: CreateMessageRequestParams) -> CreateMessageResult:
         """Answer *params* after one checkpoint."""
         self.calls += 1
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint()
         return answer(params)
 
 
