@@ -805,6 +805,14 @@ def result_text(result: Result) -> str:
     return reply_text(result)
 
 
+def _is_cancellation(exc: BaseException) -> bool:
+    """Tell whether *exc* is a cancellation, or a group of nothing but cancellations."""
+    cancelled = anyio.get_cancelled_exc_class()
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(cancelled)[1] is None
+    return isinstance(exc, cancelled)
+
+
 def _must_propagate(exc: BaseException) -> bool:
     """Tell whether *exc* must leave a call task rather than fail the call's callers.
 
@@ -956,7 +964,7 @@ async def open_coordinator(
             except BaseException as exc:
                 # Kept out of the task group, so it leaves exactly as raised.
                 body_error = exc
-                if not isinstance(exc, anyio.get_cancelled_exc_class()):
+                if not _is_cancellation(exc):
                     logger.warning(
                         "coordinator closed by an error in its block: %s", type(exc).__name__
                     )

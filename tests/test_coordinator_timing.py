@@ -208,3 +208,13 @@ async def test_normal_exit_sends_everything_pending_at_once(
     assert sorted(results) == [f"answer to: {t}" for t in texts(3)]
     with pytest.raises(CoordinatorClosed, match=r"^the coordinator is closed"):
         await coord.create_message(text_request("late"))
+
+
+async def test_a_block_cancelled_through_a_nested_nursery_logs_no_error(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with trio.move_on_after(1.0):
+        async with open_coordinator(ScriptedClient()), trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep_forever)
+            await trio.sleep_forever()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= 30] == []

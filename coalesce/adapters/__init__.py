@@ -5,9 +5,9 @@ module is imported, so ``import coalesce`` and ``import coalesce.adapters``
 work without any SDK installed:
 
 - :class:`coalesce.adapters.anthropic.AnthropicClient` wraps
-  ``anthropic.AsyncAnthropic`` (install ``coalesce[anthropic]``);
+  ``anthropic.AsyncAnthropic`` (install ``coalesce-llm[anthropic]``);
 - :class:`coalesce.adapters.openai.OpenAIClient` wraps
-  ``openai.AsyncOpenAI`` (install ``coalesce[openai]``).
+  ``openai.AsyncOpenAI`` (install ``coalesce-llm[openai]``).
 
 This package itself holds only what the adapters share and a user may name:
 how a model is chosen for a request.

@@ -1,7 +1,7 @@
 """A :class:`~coalesce.SamplingClient` that answers with Anthropic's Messages API.
 
 Importing this module imports the ``anthropic`` SDK (``pip install
-'coalesce[anthropic]'``); nothing else in :mod:`coalesce` does.
+'coalesce-llm[anthropic]'``); nothing else in :mod:`coalesce` does.
 
 What is sent (``POST /v1/messages``, built against ``anthropic`` 2.16):
 

@@ -1,7 +1,7 @@
 """A :class:`~coalesce.SamplingClient` that answers with OpenAI's Chat Completions API.
 
 Importing this module imports the ``openai`` SDK (``pip install
-'coalesce[openai]'``); nothing else in :mod:`coalesce` does.
+'coalesce-llm[openai]'``); nothing else in :mod:`coalesce` does.
 
 What is sent (``POST /v1/chat/completions``, built against ``openai`` 3.57):
 
