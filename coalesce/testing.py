@@ -137,15 +137,17 @@ class ScriptedClient:
         mangle: Callable[[list[TaskReply]], list[TaskReply] | str] | None = None,
         schema: bool = False,
     ) -> None:
-        self.answer = answer if answer is not None else (lambda text: f"answer to: {text}")
+        self.answer: Callable[[str], str] = (
+            answer if answer is not None else (lambda text: f"answer to: {text}")
+        )
         self.supports_response_schema = schema
         self.schemas: list[dict[str, Any] | None] = []
         self.latency = latency
         self.model = model
         self.mangle = mangle
         self.requests: list[CreateMessageRequestParams] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
+        self.in_flight: int = 0
+        self.max_in_flight: int = 0
         self._failures: list[BaseException] = []
 
     @property
@@ -197,10 +199,7 @@ class ScriptedClient:
         *response_schema* is recorded in ``schemas``; it is only ever
         sent to a client made with ``schema=True``.
         """
-        self.requests.append(params)
-        self.schemas.append(response_schema)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self._started(params, response_schema)
         try:
             latency = self.latency
             delay = latency(len(tasks_of(params))) if callable(latency) else latency
@@ -209,7 +208,19 @@ class ScriptedClient:
                 raise self._failures.pop(0)
             return self.reply_for(params, response_schema)
         finally:
-            self.in_flight -= 1
+            self._ended()
+
+    def _started(
+        self, params: CreateMessageRequestParams, response_schema: dict[str, Any] | None
+    ) -> None:
+        """Record a call that starts: what it asked, and how many are under way."""
+        self.requests.append(params)
+        self.schemas.append(response_schema)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _ended(self) -> None:
+        self.in_flight -= 1
 
 
 class StreamingClient(ScriptedClient):
@@ -236,7 +247,7 @@ class StreamingClient(ScriptedClient):
         super().__init__(*args, **kwargs)
         self.chunk = chunk
         self.chunk_latency = chunk_latency
-        self.streams_closed_early = 0
+        self.streams_closed_early: int = 0
         self.last_stream_result: CreateMessageResult | None = None
 
     async def stream_message(
@@ -246,10 +257,7 @@ class StreamingClient(ScriptedClient):
         response_schema: dict[str, Any] | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield the reply to *params* in chunks, after the configured latency."""
-        self.requests.append(params)
-        self.schemas.append(response_schema)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self._started(params, response_schema)
         finished = False
         try:
             latency = self.latency
@@ -265,7 +273,7 @@ class StreamingClient(ScriptedClient):
             finished = True
             self.last_stream_result = reply
         finally:
-            self.in_flight -= 1
+            self._ended()
             if not finished:
                 self.streams_closed_early += 1
 
