@@ -1,20 +1,23 @@
 """The few primitives a coordinator makes per request, made natively for the running backend.
 
-anyio's ``Event``, ``CancelScope`` and ``current_time`` look up the running
-backend on every use, which costs more than the rest of a request's
-bookkeeping together. A coordinator looks the backend up once, when it opens,
-and from then on makes its callers' events and its calls' cancel scopes, and
-reads the clock, with that backend's own classes and functions: trio's on
-trio; on asyncio, ``asyncio.Event``, the loop's clock and anyio's asyncio
-cancel scope (the class ``anyio.CancelScope`` itself makes there). All of
-them behave as their anyio wrappers do: any cancel scope, or an asyncio
-task's ``cancel()``, interrupts a wait.
+anyio's ``Event``, ``CancelScope``, ``move_on_at``, ``current_time`` and task
+groups look up the running backend on every use (and on trio, each task an
+anyio task group starts gets a cancel scope of its own), which costs more
+than the rest of a request's bookkeeping together. A coordinator looks the
+backend up once, when it opens, and from then on makes its task group, its
+callers' events, its calls' cancel scopes and deadlines, and reads the
+clock, with that backend's own classes and functions: trio's on trio (a
+nursery, ``trio.Event`` ...); on asyncio, ``asyncio.Event``, the loop's
+clock, and anyio's task group and cancel scopes, which give asyncio the
+cancel scopes trio has. All of them behave as their anyio wrappers do: any
+cancel scope, or an asyncio task's ``cancel()``, interrupts a wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 import anyio
@@ -22,7 +25,7 @@ import anyio.lowlevel
 import attrs
 import sniffio
 
-__all__ = ["SUPPORTED_BACKENDS", "Backend", "Scope", "Waiter", "current_backend"]
+__all__ = ["SUPPORTED_BACKENDS", "Backend", "Scope", "TaskGroup", "Waiter", "current_backend"]
 
 SUPPORTED_BACKENDS = ("trio", "asyncio")
 """The event loops a coordinator runs on."""
@@ -40,6 +43,18 @@ class Waiter(Protocol):
 
     async def wait(self) -> object:
         """Wait until :meth:`set` is called."""
+
+
+class TaskGroup(Protocol):
+    """What a coordinator needs of its task group: trio's nursery and anyio's both have it."""
+
+    @property
+    def cancel_scope(self) -> Any:
+        """The scope that cancels every task of the group."""
+        ...
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], /, *args: Any) -> None:
+        """Start ``fn(*args)`` as a task of the group."""
 
 
 class Scope(Protocol):
@@ -62,6 +77,9 @@ class Backend:
     scope: Callable[[], Scope]
     clock: Callable[[], float]
     checkpoint_if_cancelled: Callable[[], Awaitable[None]]
+    move_on_at: Callable[[float], Scope]
+    task_group: Callable[[], AbstractAsyncContextManager[Any]]
+    """Opens a task group that has what :class:`TaskGroup` describes."""
 
 
 def current_backend() -> Backend:
@@ -83,6 +101,8 @@ def current_backend() -> Backend:
             trio.CancelScope,
             trio.current_time,
             trio.lowlevel.checkpoint_if_cancelled,
+            trio.move_on_at,
+            trio.open_nursery,
         )
     if library == "asyncio":
         scope_class = type(anyio.CancelScope())  # anyio's asyncio scope, looked up once
@@ -92,6 +112,8 @@ def current_backend() -> Backend:
             scope_class,
             asyncio.get_running_loop().time,
             anyio.lowlevel.checkpoint_if_cancelled,
+            anyio.move_on_at,
+            anyio.create_task_group,
         )
     found = "no known event loop" if library is None else library
     raise RuntimeError(

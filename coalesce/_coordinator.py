@@ -45,7 +45,7 @@ from mcp_types import (
 )
 
 from ._adaptive import Adaptive, after_alone, after_probe, after_reply, batch_limit, start
-from ._backend import Backend, Scope, Waiter, current_backend
+from ._backend import Backend, Scope, TaskGroup, Waiter, current_backend
 from ._client import SamplingClient
 from ._demux import answer_result, demux_reply, reply_text
 from ._errors import BatchCallError, CoordinatorClosed, TaskError
@@ -161,7 +161,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
     def __init__(
         self,
         client: SamplingClient,
-        task_group: anyio.abc.TaskGroup,
+        task_group: TaskGroup,
         options: CoordinatorOptions,
         observer: Observer,
         backend: Backend,
@@ -440,7 +440,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
                     limit=limit,
                 )
                 if reason is None:
-                    with anyio.move_on_at(group.queue[0].arrival + options.window):
+                    with self._backend.move_on_at(group.queue[0].arrival + options.window):
                         await group.wakeup.wait()
                     group.wakeup = self._waiter()
                     continue
@@ -957,7 +957,7 @@ async def open_coordinator(
     backend = current_backend()
     body_error: BaseException | None = None
     try:
-        async with anyio.create_task_group() as task_group:
+        async with backend.task_group() as task_group:
             coordinator = Coordinator._create(client, task_group, options, load_observer(), backend)
             try:
                 yield coordinator
