@@ -31,6 +31,7 @@ from .demux import (
     small_table,
 )
 from .importtime import TARGET_MS, importtime_table, measure_imports
+from .loop_latency import TIMEOUT, measure_loop_latency
 from .memory import measure_memory
 from .overhead import (
     BACKENDS,
@@ -266,6 +267,26 @@ def main(argv: list[str] | None = None) -> int:
                 ratio <= SCALING_LIMIT,
             )
         )
+
+    # The event loop keeps its deadlines while a huge hostile reply is read.
+    latency = measure_loop_latency()
+    section(
+        "Deadlines while a 3 MB hostile reply is read (in a worker thread)",
+        f"An unrelated caller's {TIMEOUT} s timeout, on the same event loop, in real time.\n\n"
+        + table(
+            ("backend", "timeout fired after", "reply read in"),
+            [(r.backend, f"{r.fired_after:.3f} s", f"{r.read_seconds:.2f} s") for r in latency],
+        ),
+    )
+    checks += [
+        Check(
+            f"reader, {row.backend}: while a 3 MB hostile reply is read, an unrelated "
+            f"{TIMEOUT} s timeout fires within 0.3 s",
+            f"{row.fired_after:.3f} s",
+            row.fired_after <= 0.3,
+        )
+        for row in latency
+    ]
 
     # 4. Demux: throughput, small replies, chunked reading, hostile shapes.
     demux = measure_demux(repeat=3 if args.quick else 5)
