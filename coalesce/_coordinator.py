@@ -722,7 +722,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
         answers: list[Result | TaskError] = []
         for request, verdict in zip(requests, reader.close(), strict=True):
             if request.done.is_set() and request.result is not None:
-                if result_text(request.result) != verdict:
+                if reply_text(request.result) != verdict:
                     logger.info("ignored a later entry for a task already answered")
                 answers.append(request.result)
             elif isinstance(verdict, TaskError):
@@ -798,11 +798,6 @@ async def _read(reply: Result, size: int, limit: int) -> Sequence[Result | TaskE
     return await anyio.to_thread.run_sync(
         partial(demux_reply, reply, size, max_chars=limit), abandon_on_cancel=True
     )
-
-
-def result_text(result: Result) -> str:
-    """The text of an answer, to compare a released one with the whole reply's verdict."""
-    return reply_text(result)
 
 
 def _is_cancellation(exc: BaseException) -> bool:
