@@ -20,7 +20,7 @@ from typing import Any, Final
 from mcp_types import CreateMessageResult, CreateMessageResultWithTools, TextContent
 
 from ._errors import TaskError, excerpt
-from ._reader import TWO_ANSWERS, ReplyReader, index_named
+from ._reader import OPENING, TWO_ANSWERS, ReplyReader, index_named
 
 __all__ = ["answer_result", "demux_reply", "reply_text", "split_text"]
 
@@ -80,9 +80,12 @@ def read_well_formed(text: str, n_tasks: int) -> list[str | TaskError] | None:
     Well-formed: the text is a JSON array, and each element is an object of
     exactly ``task_index`` (an int or a string of digits) and ``response`` (a
     string). Anything else (a fence, prose, a wrapper, a repeated key, a
-    non-string response) returns None. The outcome is the reader's, which
-    the property tests check.
+    non-string response) returns None, and so does a text that does not
+    start with the reader's :data:`~coalesce._reader.OPENING`. The outcome
+    is the reader's, which the property tests check.
     """
+    if OPENING.match(text, len(text) - len(text.lstrip(" \t\n\r"))) is None:
+        return None  # the reader would find no answer here, or not this one
     try:
         entries = _FAST.decode(text)
     except (ValueError, RecursionError):

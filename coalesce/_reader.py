@@ -2,19 +2,20 @@
 
 :class:`ReplyReader` is fed the reply's text in chunks of any size (a whole
 reply is one chunk). It tokenizes the JSON once, left to right, keeping its
-nesting on an explicit stack. Only an escape sequence that a chunk's end cut
-short is carried over to the next chunk; a string or number that spans
-chunks is gathered piece by piece, never read again. So each character is
-looked at a bounded number of times whatever the reply holds, and where the
-chunks split the text never changes the outcome.
+nesting on an explicit stack. Only an escape sequence, or an opening, that
+a chunk's end cut short is carried over to the next chunk (both are
+short); a string or number that spans chunks is gathered piece by piece,
+never read again. So each character is looked at a bounded number of times
+whatever the reply holds, and where the chunks split the text never changes
+the outcome.
 
 The rules are in ``docs/explanation/demux-rules.rst``. In short: the text is
-searched for the first ``[`` or ``{`` that opens a JSON value; an array's
-direct member objects are its entries, and an object is either the keyed
-form (``{"task_0": ...}``) or a wrapper whose one list holds the entries. A
-candidate that breaks before it held an entry is passed over and the search
-goes on from where it broke; once it held one, a break ends the reading. Only
-an entry whose closing brace arrived is ever an answer.
+searched, at C speed, for the first :data:`OPENING` of a task array (a ``[``
+whose first entry starts with its ``task_index`` or ``response`` key), of a
+wrapper round one, or of the keyed form (``{"task_0": ...}``); nothing
+before it is tokenized. An array's direct member objects are its entries,
+and only an entry whose closing brace arrived is ever an answer. The first
+place where the JSON breaks ends the reading.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Final
 
 from ._errors import EXCERPT_CHARS, TaskError, excerpt
 
-__all__ = ["MAX_DEPTH", "ReplyReader", "max_reply_chars"]
+__all__ = ["MAX_DEPTH", "OPENING", "ReplyReader", "max_reply_chars"]
 
 MAX_DEPTH: Final = 128
 """How deep JSON may nest in a reply (arrays and objects within each other) and still be read."""
@@ -50,13 +51,109 @@ UNWRITABLE: Final = "entry's 'response' cannot be written as JSON text"
 _MAX_INDEX_DIGITS: Final = 18
 """Longest task index written in digits that is converted (``int`` of more is slow)."""
 
-# Where a candidate may start: a "[" or "{" followed (after spaces) by what
-# may start a value, or by the text's end. Skipping the others here, at C
-# speed, changes nothing: the tokenizer would break on them before taking an
-# entry, and go on from where this search goes on.
-_CANDIDATE: Final = re.compile(
-    r'\[(?=[ \t\n\r]*(?:\{[ \t\n\r]*(?:["}]|\Z)|["\[\]\-0-9tfnNI]|\Z))|\{(?=[ \t\n\r]*(?:["}]|\Z))'
+Part = tuple[str, str]
+"""A part of an opening: its pattern, and a pattern for its proper prefixes (the empty one too)."""
+
+
+def _prefixes(word: str) -> str:
+    """Return a pattern matching every proper prefix of *word*, the empty one included."""
+    pattern = ""
+    for char in reversed(word[:-1]):
+        pattern = f"(?:{re.escape(char)}{pattern})?"
+    return pattern
+
+
+def _literal(text: str) -> Part:
+    return re.escape(text), _prefixes(text)
+
+
+def _sequence(*parts: Part) -> Part:
+    """The parts one after another; cut short, every part before the cut is whole."""
+    cuts = ["".join(whole for whole, _ in parts[:at]) + cut for at, (_, cut) in enumerate(parts)]
+    return "".join(whole for whole, _ in parts), f"(?:{'|'.join(cuts)})"
+
+
+def _up_to_four(part: Part) -> Part:
+    whole, cut = part
+    return f"(?:{whole}){{0,4}}", f"(?:{whole}){{0,3}}{cut}"
+
+
+_SPACE: Part = (r"[ \t\n\r]{0,100}",) * 2
+_SHORT_STRING: Part = r'"[^"\\]{0,64}"', r'(?:"[^"\\]{0,64})?'
+_SCALAR: Part = (
+    r'(?:"[^"\\]{0,64}"|-?[0-9][0-9.eE+\-]{0,31}|true|false|null'
+    r"|\[[^\[\]{}]{0,64}\]|\{[^\[\]{}]{0,128}\})",
+    r'(?:"[^"\\]{0,64}|-?[0-9][0-9.eE+\-]{0,31}|[tfn][a-z]{0,3}|\[[^\[\]{}]{0,64}|\{[^\[\]{}]{0,128})?',
 )
+_COMMA = _sequence(_SPACE, _literal(","), _SPACE)
+_ENTRY_KEY: Part = (
+    r'"(?:task_index|response)"',
+    rf'(?:"(?:{_prefixes("task_index" + chr(34))}|{_prefixes("response" + chr(34))}))?',
+)
+_ARRAY_OPENING = _sequence(
+    _literal("["),
+    _SPACE,
+    _up_to_four(_sequence(_SCALAR, _COMMA)),  # members before the first entry
+    _literal("{"),
+    _SPACE,
+    _up_to_four(_sequence(_SHORT_STRING, _SPACE, _literal(":"), _SPACE, _SCALAR, _COMMA)),
+    _ENTRY_KEY,
+)
+_KEYED_OPENING = _sequence(
+    _literal("{"),
+    _SPACE,
+    (r'"task_[0-9]{1,32}"', rf'(?:"{_prefixes("task_")}|"task_[0-9]{{0,32}})?'),
+)
+_WRAPPER_OPENING = _sequence(
+    _literal("{"), _SPACE, _SHORT_STRING, _SPACE, _literal(":"), _SPACE, _ARRAY_OPENING
+)
+
+# -- Where the answer starts --------------------------------------------------------
+#
+# The reply is searched, at C speed, for the opening of a task array: a "["
+# whose first entry starts with its "task_index" or "response" key (after at
+# most four scalar members, in the entry and in the array); the same as an
+# object's first member (the wrapper); or an object whose first key is
+# "task_<n>" (the keyed form). Nothing before an opening is tokenized, so no
+# prose or broken JSON before it costs more than a regular expression's
+# scan. Each part of an opening is bounded, so an opening that a chunk's end
+# cut short is short: it is kept and searched again with the next chunk, and
+# where the chunks split never matters.
+
+OPENING: Final = re.compile(f"{_ARRAY_OPENING[0]}|{_KEYED_OPENING[0]}|{_WRAPPER_OPENING[0]}")
+"""The opening of a task array, of a wrapper round one, or of a keyed object."""
+
+_CUT_OPENING: Final = re.compile(
+    f"(?:{_ARRAY_OPENING[1]}|{_KEYED_OPENING[1]}|{_WRAPPER_OPENING[1]})\\Z"
+)
+"""What the text's end may have cut short of an :data:`OPENING` (and a little more)."""
+
+_LONGEST_OPENING: Final = 4400
+"""More characters than any :data:`OPENING` can have."""
+
+_KEY_HINT: Final = re.compile(r'"(?:task_index"|response"|task_[0-9])')
+"""The key that every :data:`OPENING` ends with: where to look for one."""
+
+
+def find_opening(text: str, pos: int = 0) -> int:
+    """Return where the first :data:`OPENING` at or after *pos* in *text* starts, or -1.
+
+    An opening ends with a key that :data:`_KEY_HINT` finds at C speed, so
+    only the text before such a key is searched, and each character at most
+    once: a place that opens nothing up to one key opens nothing up to a
+    later one either, since no opening holds one of these keys before its last.
+    """
+    searched = pos
+    while (key := _KEY_HINT.search(text, searched)) is not None:
+        opening = OPENING.search(
+            text, max(searched, key.start() - _LONGEST_OPENING), key.end() + 34
+        )
+        if opening is not None:
+            return opening.start()
+        searched = key.start() + 1
+    return -1
+
+
 _WS: Final = re.compile(r"[ \t\n\r]*")
 # A string's body, up to its closing quote, a bad escape or the text's end.
 _STRING_BODY: Final = r'[^"\\]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\]*+)*+'
@@ -64,10 +161,10 @@ _BODY: Final = re.compile(_STRING_BODY)
 _PART_ESCAPE: Final = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
 _ALL_BODY: Final = _BODY.fullmatch
 _WORD: Final = re.compile(r"[0-9A-Za-z.+\-]*")
-_WORD_START: Final = frozenset("-0123456789tfnNI")  # of a number or a literal, as in _CANDIDATE
+_WORD_START: Final = frozenset("-0123456789tfnNI")  # of a number or a literal
 _NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _LITERALS: Final = frozenset({"true", "false", "null", "NaN", "Infinity", "-Infinity"})
-_KEYED: Final = re.compile(r"task_([0-9]+)\Z")
+_KEYED_KEY: Final = re.compile(r"task_([0-9]+)\Z")
 _DECODER: Final = json.JSONDecoder(strict=False)
 
 # What the tokenizer expects next.
@@ -158,7 +255,6 @@ class ReplyReader:
         self._state = _SEARCH
         self._ending = ""  # why the reading stopped, if not at the answer's end
         self._stack: list[int] = []
-        self._committed = False  # the candidate held an entry: a break ends the reading
         self._found = False  # the candidate named a task: it is the answer
         self._lists = 0  # list members of a top-level object
         self._slot = -1  # what the value after the current key is captured for
@@ -228,7 +324,9 @@ class ReplyReader:
         is the verdict on the whole reply: a task whose entries disagree gets
         an error here even if :meth:`feed` released its first answer.
         """
-        ending = {_SEARCH: NO_ARRAY, _DONE: self._ending}.get(self._state, CUT_OFF)
+        ending = {_DONE: self._ending}.get(self._state, CUT_OFF)
+        if self._state == _SEARCH and not self._pending:  # no opening, not even a cut one
+            ending = NO_ARRAY
         quote = self._head
         if self._fed > EXCERPT_CHARS:
             half = (EXCERPT_CHARS - 5) // 2
@@ -295,11 +393,11 @@ class ReplyReader:
         if frame == _ENTRY:
             self._keys.append(key)
             if key == "task_index":
-                self._slot, self._found, self._committed = _CAP_INDEX, True, True
+                self._slot, self._found = _CAP_INDEX, True
             elif key == "response":
-                self._slot, self._committed = _CAP_RESPONSE, True
-        elif (keyed := _KEYED.match(key)) is not None:
-            self._found = self._committed = True
+                self._slot = _CAP_RESPONSE
+        elif (keyed := _KEYED_KEY.match(key)) is not None:
+            self._found = True
             index = task_index(keyed[1], self.n_tasks)
             if index is not None:
                 self._slot, self._keyed = _CAP_KEYED, index
@@ -372,15 +470,17 @@ class ReplyReader:
                     self._value_done(self._captured(s, pos))
                 continue
             if state == _SEARCH:
-                match = _CANDIDATE.search(s, pos)
-                if match is None:
-                    pos = end
+                start = find_opening(s, pos)
+                if start < 0:
+                    # Keep what may be an opening that the chunk's end cut short.
+                    cut = _CUT_OPENING.search(s, max(pos, end - _LONGEST_OPENING))
+                    pos = end if cut is None else cut.start()
                     break
-                pos = match.end()
-                stack.append(_ENTRIES if match[0] == "[" else _TOP)
-                self._committed = self._found = False
+                pos = start + 1
+                stack.append(_ENTRIES if s[start] == "[" else _TOP)
+                self._found = False
                 self._lists = 0
-                state = _ITEM if match[0] == "[" else _KEY
+                state = _ITEM if s[start] == "[" else _KEY
                 continue
             if state == _DONE:
                 pos = end
@@ -482,17 +582,11 @@ class ReplyReader:
         return _NEXT, pos + 1
 
     def _break(self, pos: int, where: int = -1, reason: str = "") -> tuple[int, int]:
-        """The candidate is malformed at *pos* (*where* in the reply), or nests too deep.
+        """The answer's JSON is malformed at *pos* (*where* in the reply), or nests too deep.
 
-        A candidate that held an entry ends the reading, and so does nesting
-        deeper than :data:`MAX_DEPTH` (its *reason*); any other is passed
-        over, and the search goes on from *pos*.
+        Either ends the reading: the text after a break may be inside a string
+        the model forgot to escape, so none of it is trusted.
         """
-        self._stack.clear()
-        self._cap = self._slot = -1
-        self._word = []
-        if self._committed or reason:
-            where = where if where >= 0 else self._offset + pos
-            self._ending = reason or f"the reply's JSON array breaks off at character {where}"
-            return _DONE, pos
-        return _SEARCH, pos
+        where = where if where >= 0 else self._offset + pos
+        self._ending = reason or f"the reply's JSON array breaks off at character {where}"
+        return _DONE, pos

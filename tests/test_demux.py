@@ -277,10 +277,29 @@ def test_other_task_indexes_name_no_task(task_index: Any) -> None:
 
 def test_entries_that_are_not_objects_are_ignored() -> None:
     text = (
-        '["task_index", 1, null, [{"task_index": 1, "response": "nested"}], '
-        '{"task_index": 0, "response": "a"}]'
+        '["task_index", 1, null, {"task_index": 0, "response": "a"}, '
+        '[{"task_index": 1, "response": "nested"}]]'
     )
     assert texts(split_text(text, 2)) == ["a", None]
+
+
+def test_the_first_opening_of_a_task_array_is_the_answer() -> None:
+    # What opens the answer: a "[" whose first entry starts with its task_index
+    # or response key, after at most four scalars (and four scalar members).
+    opened = '[1, "x", [2], {"a": 3}, {"id": 7, "response": "a", "task_index": 0}]'
+    assert split_text(opened, 1) == ["a"]
+    # Anything else before the first entry opens nothing: the search goes on,
+    # and finds the array inside.
+    nested = '[[[1]], {"task_index": 0, "response": "a"}, [{"task_index": 1, "response": "b"}]]'
+    assert texts(split_text(nested, 2)) == [None, "b"]
+    page = (
+        '[{"notes": ["x"]}, {"task_index": 0, "response": "x"}, '
+        '[{"task_index": 1, "response": "b"}]]'
+    )
+    assert texts(split_text(page, 2)) == [None, "b"]
+    assert texts(split_text('[1, 2, 3, 4, 5, {"task_index": 0, "response": "a"}]', 1)) == [None]
+    spaced = "[" + " " * 101 + '{"task_index": 0, "response": "a"}]'
+    assert reasons(split_text(spaced, 1)) == ["the reply holds no JSON array"]
 
 
 # -- response ---------------------------------------------------------------------
@@ -587,6 +606,27 @@ def test_where_a_short_reply_is_split_never_matters(text: str) -> None:
         reader.feed(text[:cut])
         reader.feed(text[cut:])
         assert reader.close() == whole, cut
+
+
+def test_an_opening_that_a_chunk_cut_short_is_found_with_the_next_chunk() -> None:
+    text = 'Sure! [{"task_index": 0, "response": "a"}, {"task_index": 1, "response": "b"}]'
+    for cut in range(len(text) + 1):
+        reader = ReplyReader(2)
+        released = reader.feed(text[:cut]) + reader.feed(text[cut:])
+        assert released == [(0, "a"), (1, "b")], cut
+    keyed = '{"task_12": "x"}'
+    for cut in range(len(keyed) + 1):
+        reader = ReplyReader(13)
+        released = reader.feed(keyed[:cut]) + reader.feed(keyed[cut:])
+        assert released == [(12, "x")], cut
+
+
+def test_no_opening_is_longer_than_the_text_kept_for_the_next_chunk() -> None:
+    from re import _parser  # type: ignore[attr-defined]
+
+    from coalesce._reader import _LONGEST_OPENING, OPENING
+
+    assert _parser.parse(OPENING.pattern).getwidth()[1] < _LONGEST_OPENING
 
 
 # -- Too long to be real ----------------------------------------------------------
