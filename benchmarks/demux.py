@@ -53,6 +53,8 @@ SIZES = (1_000_000, 10_000_000)
 TASKS = 100
 CHUNKS = (1, 64, 4096)
 
+_OPENED = '[{"task_index": 0, "response": "a"}, '
+
 HOSTILE: dict[str, Callable[[int], str]] = {
     "nested brackets": lambda n: "[" * n,
     "brackets and braces": lambda n: "[{" * (n // 2),
@@ -65,8 +67,16 @@ HOSTILE: dict[str, Callable[[int], str]] = {
     "decode errors": lambda n: '[{"a": [1 x] ' * (n // 13),
     "bad escapes": lambda n: '[{"task_index": 0, "response": "\\x\\u12"}, ' * (n // 42),
     "huge string": lambda n: '[{"task_index": 0, "response": "' + "é" * n,
+    "numbers in an answer": lambda n: '[{"task_index": 0, "response": [' + "1," * (n // 2),
+    "arrays after an entry": lambda n: _OPENED + "[], " * (n // 4),
+    "objects after an entry": lambda n: _OPENED + '{"a": 1}, ' * (n // 10),
+    "entries naming a task": lambda n: _OPENED + '{"task_index": 1}, ' * (n // 19),
 }
-"""Replies no model should send, by name: each makes about *n* characters."""
+"""Replies no model should send, by name: each makes about *n* characters.
+
+The last four hold a real entry first, so the reader tokenizes what follows
+it rather than searching past it.
+"""
 
 
 @attrs.frozen

@@ -27,7 +27,7 @@ TIMEOUT = 0.2
 """The unrelated caller's timeout, in seconds."""
 SIZE = 3_000_000
 """About how many characters the hostile reply holds."""
-SHAPE = "flat objects, no tasks"
+SHAPE = "entries naming a task"
 """The hostile shape read: the costliest per character in the demux benchmark."""
 
 

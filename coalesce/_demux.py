@@ -84,6 +84,8 @@ def read_well_formed(text: str, n_tasks: int) -> list[str | TaskError] | None:
     start with the reader's :data:`~coalesce._reader.OPENING`. The outcome
     is the reader's, which the property tests check.
     """
+    if not text.rstrip(" \t\n\r").endswith("]"):
+        return None  # not a whole array: decoding it all would be wasted
     if OPENING.match(text, len(text) - len(text.lstrip(" \t\n\r"))) is None:
         return None  # the reader would find no answer here, or not this one
     try:

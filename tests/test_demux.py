@@ -629,6 +629,53 @@ def test_no_opening_is_longer_than_the_text_kept_for_the_next_chunk() -> None:
     assert _parser.parse(OPENING.pattern).getwidth()[1] < _LONGEST_OPENING
 
 
+@pytest.mark.parametrize(
+    "member",
+    [
+        "1x",
+        "01",
+        "1.",
+        "1.5e",
+        "-",
+        "tru",
+        "nul",
+        "NaN",
+        "-Infinity",
+        "-NaN",
+        "1e5",
+        "-0",
+        "[1,]",
+        "[,]",
+        "[1 2]",
+        "{}",
+        '{"a": 1,}',
+        '{"a" 1}',
+        '{"a": [1]}',
+        '"\\x"',
+        '"\\u00e9"',
+        '{"task_index": 1}',
+        '{"response": "r"}',
+        '{"task\\u005findex": 1}',
+        '{"a": 1, "a": 2}',
+        "[[]]",
+        '"a" "b"',
+    ],
+)
+def test_a_run_of_skipped_members_reads_as_the_tokenizer_does(member: str) -> None:
+    # Whole, the members after the first entry are skipped a run at a time;
+    # fed a character at a time, they are tokenized one by one.
+    for where in (
+        '[{"task_index": 0, "response": "a"}, MEMBER, MEMBER, {"task_index": 1, "response": "b"}]',
+        '[{"task_index": 0, "response": [MEMBER, MEMBER, 2]}, {"task_index": 1, "response": "b"}]',
+        '[{"task_index": 0, "response": {"k": MEMBER, "l": MEMBER}}, '
+        '{"task_index": 1, "response": "b"}]',
+    ):
+        text = where.replace("MEMBER", member)
+        whole = split_text(text, 2)
+        _, reader = read_chunked(text, 2, 1)
+        assert reader.close() == whole, text
+
+
 # -- Too long to be real ----------------------------------------------------------
 
 
