@@ -595,6 +595,7 @@ def test_every_split_of_a_reply_reads_as_the_whole() -> None:
         "[[[",
         '{"task_0": "a',
         "[as] [1]",
+        "[[```[-1",
     ],
 )
 def test_where_a_short_reply_is_split_never_matters(text: str) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.types import CreateMessageRequestParams, CreateMessageResult, TextContent
 
 from coalesce import TaskError, build_batch_request, demux_reply
 from coalesce._demux import read_well_formed, split_text
-from coalesce._reader import ReplyReader
+from coalesce._reader import _CUT_OPENING, OPENING, ReplyReader
 from tests.strategies import (
     ModelReply,
     answer_texts,
@@ -117,3 +117,12 @@ def test_the_fast_path_agrees_with_the_reader(data: st.DataObject, answers: list
     reader = ReplyReader(len(answers))
     reader.feed(plain)
     assert fast == reader.close() == answers or not answers
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.from_regex(OPENING, fullmatch=True))
+def test_every_opening_cut_short_is_kept_for_the_next_chunk(opening: str) -> None:
+    # The reader keeps what _CUT_OPENING matches at a chunk's end; an opening
+    # it missed would be found whole but lost when a chunk split it.
+    for end in range(len(opening)):
+        assert _CUT_OPENING.match(opening[:end]) is not None, (opening, end)
