@@ -20,7 +20,8 @@ from typing import Any, Final
 from mcp_types import CreateMessageResult, CreateMessageResultWithTools, TextContent
 
 from ._errors import TaskError, excerpt
-from ._reader import OPENING, TWO_ANSWERS, ReplyReader, index_named
+from ._patterns import OPENING
+from ._reader import TWO_ANSWERS, ReplyReader, index_named
 
 __all__ = ["answer_result", "demux_reply", "reply_text", "split_text"]
 
@@ -81,7 +82,7 @@ def read_well_formed(text: str, n_tasks: int) -> list[str | TaskError] | None:
     exactly ``task_index`` (an int or a string of digits) and ``response`` (a
     string). Anything else (a fence, prose, a wrapper, a repeated key, a
     non-string response) returns None, and so does a text that does not
-    start with the reader's :data:`~coalesce._reader.OPENING`. The outcome
+    start with the reader's :data:`~coalesce._patterns.OPENING`. The outcome
     is the reader's, which the property tests check.
     """
     if not text.rstrip(" \t\n\r").endswith("]"):

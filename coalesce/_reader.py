@@ -10,12 +10,13 @@ whatever the reply holds, and where the chunks split the text never changes
 the outcome.
 
 The rules are in ``docs/explanation/demux-rules.rst``. In short: the text is
-searched, at C speed, for the first :data:`OPENING` of a task array (a ``[``
-whose first entry starts with its ``task_index`` or ``response`` key), of a
-wrapper round one, or of the keyed form (``{"task_0": ...}``); nothing
-before it is tokenized. An array's direct member objects are its entries,
-and only an entry whose closing brace arrived is ever an answer. The first
-place where the JSON breaks ends the reading.
+searched, at C speed (see :mod:`coalesce._patterns`), for the first opening
+of a task array (a ``[`` whose first entry starts with its ``task_index`` or
+``response`` key), of a wrapper round one, or of the keyed form
+(``{"task_0": ...}``); nothing before it is tokenized. An array's direct
+member objects are its entries, and only an entry whose closing brace
+arrived is ever an answer. The first place where the JSON breaks ends the
+reading.
 """
 
 from __future__ import annotations
@@ -27,8 +28,17 @@ from json.decoder import scanstring  # type: ignore[attr-defined]  # (typeshed l
 from typing import Final
 
 from ._errors import EXCERPT_CHARS, TaskError, excerpt
+from ._patterns import (
+    ARRAY_RUN,
+    CUT_OPENING,
+    ENTRIES_RUN,
+    LONGEST_OPENING,
+    OBJECT_RUN,
+    STRING_BODY,
+    find_opening,
+)
 
-__all__ = ["MAX_DEPTH", "OPENING", "ReplyReader", "max_reply_chars"]
+__all__ = ["MAX_DEPTH", "ReplyReader", "max_reply_chars"]
 
 MAX_DEPTH: Final = 128
 """How deep JSON may nest in a reply (arrays and objects within each other) and still be read."""
@@ -51,114 +61,8 @@ UNWRITABLE: Final = "entry's 'response' cannot be written as JSON text"
 _MAX_INDEX_DIGITS: Final = 18
 """Longest task index written in digits that is converted (``int`` of more is slow)."""
 
-Part = tuple[str, str]
-"""A part of an opening: its pattern, and a pattern for its proper prefixes (the empty one too)."""
-
-
-def _prefixes(word: str) -> str:
-    """Return a pattern matching every proper prefix of *word*, the empty one included."""
-    pattern = ""
-    for char in reversed(word[:-1]):
-        pattern = f"(?:{re.escape(char)}{pattern})?"
-    return pattern
-
-
-def _literal(text: str) -> Part:
-    return re.escape(text), _prefixes(text)
-
-
-def _sequence(*parts: Part) -> Part:
-    """The parts one after another; cut short, every part before the cut is whole."""
-    cuts = ["".join(whole for whole, _ in parts[:at]) + cut for at, (_, cut) in enumerate(parts)]
-    return "".join(whole for whole, _ in parts), f"(?:{'|'.join(cuts)})"
-
-
-def _up_to_four(part: Part) -> Part:
-    whole, cut = part
-    return f"(?:{whole}){{0,4}}", f"(?:{whole}){{0,3}}{cut}"
-
-
-_SPACE: Part = (r"[ \t\n\r]{0,100}",) * 2
-_SHORT_STRING: Part = r'"[^"\\]{0,64}"', r'(?:"[^"\\]{0,64})?'
-_SCALAR: Part = (
-    r'(?:"[^"\\]{0,64}"|-?[0-9][0-9.eE+\-]{0,31}|true|false|null'
-    r"|\[[^\[\]{}]{0,64}\]|\{[^\[\]{}]{0,128}\})",
-    r'(?:"[^"\\]{0,64}|-?(?:[0-9][0-9.eE+\-]{0,31})?|[tfn][a-z]{0,3}'
-    r"|\[[^\[\]{}]{0,64}|\{[^\[\]{}]{0,128})?",
-)
-_COMMA = _sequence(_SPACE, _literal(","), _SPACE)
-_ENTRY_KEY: Part = (
-    r'"(?:task_index|response)"',
-    rf'(?:"(?:{_prefixes("task_index" + chr(34))}|{_prefixes("response" + chr(34))}))?',
-)
-_ARRAY_OPENING = _sequence(
-    _literal("["),
-    _SPACE,
-    _up_to_four(_sequence(_SCALAR, _COMMA)),  # members before the first entry
-    _literal("{"),
-    _SPACE,
-    _up_to_four(_sequence(_SHORT_STRING, _SPACE, _literal(":"), _SPACE, _SCALAR, _COMMA)),
-    _ENTRY_KEY,
-)
-_KEYED_OPENING = _sequence(
-    _literal("{"),
-    _SPACE,
-    (r'"task_[0-9]{1,32}"', rf'(?:"{_prefixes("task_")}|"task_[0-9]{{0,32}})?'),
-)
-_WRAPPER_OPENING = _sequence(
-    _literal("{"), _SPACE, _SHORT_STRING, _SPACE, _literal(":"), _SPACE, _ARRAY_OPENING
-)
-
-# -- Where the answer starts --------------------------------------------------------
-#
-# The reply is searched, at C speed, for the opening of a task array: a "["
-# whose first entry starts with its "task_index" or "response" key (after at
-# most four scalar members, in the entry and in the array); the same as an
-# object's first member (the wrapper); or an object whose first key is
-# "task_<n>" (the keyed form). Nothing before an opening is tokenized, so no
-# prose or broken JSON before it costs more than a regular expression's
-# scan. Each part of an opening is bounded, so an opening that a chunk's end
-# cut short is short: it is kept and searched again with the next chunk, and
-# where the chunks split never matters.
-
-OPENING: Final = re.compile(f"{_ARRAY_OPENING[0]}|{_KEYED_OPENING[0]}|{_WRAPPER_OPENING[0]}")
-"""The opening of a task array, of a wrapper round one, or of a keyed object."""
-
-_CUT_OPENING: Final = re.compile(
-    f"(?:{_ARRAY_OPENING[1]}|{_KEYED_OPENING[1]}|{_WRAPPER_OPENING[1]})\\Z"
-)
-"""What the text's end may have cut short of an :data:`OPENING` (and a little more)."""
-
-_LONGEST_OPENING: Final = 4400
-"""More characters than any :data:`OPENING` can have."""
-
-_KEY_HINT: Final = re.compile(r'"(?:task_index"|response"|task_[0-9])')
-"""The key that every :data:`OPENING` ends with: where to look for one."""
-
-
-def find_opening(text: str, pos: int = 0) -> int:
-    """Return where the first :data:`OPENING` at or after *pos* in *text* starts, or -1.
-
-    An opening ends with a key that :data:`_KEY_HINT` finds at C speed, so
-    only the text before such a key is searched, and each character at most
-    once: a place that opens nothing up to one key opens nothing up to a
-    later one either, since no opening holds one of these keys before its last.
-    """
-    searched = pos
-    while (key := _KEY_HINT.search(text, searched)) is not None:
-        opening = OPENING.search(
-            text, max(searched, key.start() - _LONGEST_OPENING), key.end() + 34
-        )
-        if opening is not None:
-            return opening.start()
-        searched = key.start() + 1
-    return -1
-
-
 _WS: Final = re.compile(r"[ \t\n\r]*")
-# A string's body, up to its closing quote, a bad escape or the text's end.
-_STRING_BODY: Final = r'[^"\\]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\]*+)*+'
-_BODY: Final = re.compile(_STRING_BODY)
+_BODY: Final = re.compile(STRING_BODY)
 _PART_ESCAPE: Final = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
 _ALL_BODY: Final = _BODY.fullmatch
 _WORD: Final = re.compile(r"[0-9A-Za-z.+\-]*")
@@ -168,53 +72,11 @@ _LITERALS: Final = frozenset({"true", "false", "null", "NaN", "Infinity", "-Infi
 _KEYED_KEY: Final = re.compile(r"task_([0-9]+)\Z")
 _DECODER: Final = json.JSONDecoder(strict=False)
 
-# -- Runs that change nothing but the position --------------------------------------
-#
-# Members that no rule looks at (a scalar, a flat array or object; in the
-# answer's array, an object with no key that names a task) are skipped, each
-# followed by its comma, a run at a time at C speed. A run accepts exactly
-# what the tokenizer would accept, leaving it where the tokenizer would be, so
-# it changes nothing but the cost: the fuzz targets check that reading whole
-# (long runs) and in 7-character chunks (few) agree.
-_RUN_STRING: Final = rf'"{_STRING_BODY}"'
-# No lookahead for a word's end: in a run, a word is followed by spaces and a
-# comma (or the flat value's end), so "1x" or "0123" never makes a member.
-# The alternatives are flat, most common first: Python's regular expressions
-# are markedly faster so.
-_RUN_SCALARS: Final = (
-    r"(?:[1-9][0-9]*+|0|-(?:[1-9][0-9]*+|0))(?:\.[0-9]++)?+(?:[eE][+-]?+[0-9]++)?+",
-    _RUN_STRING,
-    "true",
-    "false",
-    "null",
-    "NaN",
-    "-?+Infinity",
-)
-_RUN_SCALAR: Final = f"(?:{'|'.join(_RUN_SCALARS)})"
-_W: Final = r"[ \t\n\r]*+"
+_RUNS: Final = (ARRAY_RUN, OBJECT_RUN, ENTRIES_RUN, None, None)
+"""For each kind of frame, what skips a run of its members that no rule looks at.
 
-
-def _flat(opener: str, member: str, closer: str) -> str:
-    return rf"\{opener}{_W}(?:{member}{_W},{_W})*+(?:{member}{_W})?+\{closer}"
-
-
-_FLAT_ARRAY: Final = _flat("[", _RUN_SCALAR, "]")
-_FLAT_OBJECT: Final = _flat("{", f"{_RUN_STRING}{_W}:{_W}{_RUN_SCALAR}", "}")
-_UNNAMED_ENTRY: Final = _flat("{", rf'"(?!task_index")[^"\\]*+"{_W}:{_W}{_RUN_SCALAR}', "}")
-
-
-def _run(*items: str) -> re.Pattern[str]:
-    return re.compile(rf"(?:(?:{'|'.join(items)}){_W},{_W})*+")
-
-
-_RUNS: Final = (
-    _run(*_RUN_SCALARS, _FLAT_ARRAY, _FLAT_OBJECT).match,  # _ARRAY
-    _run(rf"{_RUN_STRING}{_W}:{_W}(?:{_RUN_SCALAR}|{_FLAT_ARRAY}|{_FLAT_OBJECT})").match,  # _OBJECT
-    _run(*_RUN_SCALARS, _FLAT_ARRAY, _UNNAMED_ENTRY).match,  # _ENTRIES
-    None,  # _ENTRY: every key counts
-    None,  # _TOP: every key counts
-)
-"""For each kind of frame, what skips a run of its members that no rule looks at."""
+None for an entry and a top-level object: every key of theirs counts.
+"""
 
 # What the tokenizer expects next.
 _SEARCH, _VALUE, _ITEM, _KEY, _COLON, _NEXT, _STRING, _WORD_, _DONE = range(9)
@@ -522,7 +384,7 @@ class ReplyReader:
                 start = find_opening(s, pos)
                 if start < 0:
                     # Keep what may be an opening that the chunk's end cut short.
-                    cut = _CUT_OPENING.search(s, max(pos, end - _LONGEST_OPENING))
+                    cut = CUT_OPENING.search(s, max(pos, end - LONGEST_OPENING))
                     pos = end if cut is None else cut.start()
                     break
                 pos = start + 1

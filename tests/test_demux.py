@@ -625,9 +625,9 @@ def test_an_opening_that_a_chunk_cut_short_is_found_with_the_next_chunk() -> Non
 def test_no_opening_is_longer_than_the_text_kept_for_the_next_chunk() -> None:
     from re import _parser  # type: ignore[attr-defined]
 
-    from coalesce._reader import _LONGEST_OPENING, OPENING
+    from coalesce._patterns import LONGEST_OPENING, OPENING
 
-    assert _parser.parse(OPENING.pattern).getwidth()[1] < _LONGEST_OPENING
+    assert _parser.parse(OPENING.pattern).getwidth()[1] < LONGEST_OPENING
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from mcp.types import CreateMessageRequestParams, CreateMessageResult, TextConte
 
 from coalesce import TaskError, build_batch_request, demux_reply
 from coalesce._demux import read_well_formed, split_text
-from coalesce._reader import _CUT_OPENING, OPENING, ReplyReader
+from coalesce._patterns import CUT_OPENING, OPENING
+from coalesce._reader import ReplyReader
 from tests.strategies import (
     ModelReply,
     answer_texts,
@@ -122,7 +123,7 @@ def test_the_fast_path_agrees_with_the_reader(data: st.DataObject, answers: list
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.from_regex(OPENING, fullmatch=True))
 def test_every_opening_cut_short_is_kept_for_the_next_chunk(opening: str) -> None:
-    # The reader keeps what _CUT_OPENING matches at a chunk's end; an opening
+    # The reader keeps what CUT_OPENING.matches at a chunk's end; an opening
     # it missed would be found whole but lost when a chunk split it.
     for end in range(len(opening)):
-        assert _CUT_OPENING.match(opening[:end]) is not None, (opening, end)
+        assert CUT_OPENING.match(opening[:end]) is not None, (opening, end)
