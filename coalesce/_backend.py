@@ -76,6 +76,8 @@ class Backend:
     event: Callable[[], Waiter]
     scope: Callable[[], Scope]
     clock: Callable[[], float]
+    checkpoint: Callable[[], Awaitable[None]]
+    """Lets every other ready task run first (and raises if cancelled)."""
     checkpoint_if_cancelled: Callable[[], Awaitable[None]]
     move_on_at: Callable[[float], Scope]
     task_group: Callable[[], AbstractAsyncContextManager[Any]]
@@ -100,6 +102,7 @@ def current_backend() -> Backend:
             trio.Event,
             trio.CancelScope,
             trio.current_time,
+            trio.lowlevel.checkpoint,
             trio.lowlevel.checkpoint_if_cancelled,
             trio.move_on_at,
             trio.open_nursery,
@@ -111,6 +114,7 @@ def current_backend() -> Backend:
             asyncio.Event,
             scope_class,
             asyncio.get_running_loop().time,
+            _asyncio_checkpoint,
             anyio.lowlevel.checkpoint_if_cancelled,
             anyio.move_on_at,
             anyio.create_task_group,
@@ -119,3 +123,8 @@ def current_backend() -> Backend:
     raise RuntimeError(
         f"open_coordinator runs on {' or '.join(SUPPORTED_BACKENDS)}, but was called from {found}"
     )
+
+
+async def _asyncio_checkpoint() -> None:
+    """What ``anyio.lowlevel.checkpoint`` does on asyncio, without looking the backend up."""
+    await asyncio.sleep(0)

@@ -13,10 +13,13 @@ It is written on anyio, so the same code runs on trio and on asyncio.
   the group's gatherer and waits for its outcome. If the caller leaves first,
   a queued request is taken out of the queue, and a call whose callers have
   all left is cancelled.
-- One gatherer task per group with waiting requests asks the policy whether
-  to send now; if not, it waits for a wake-up until the window's deadline
+- One gatherer per group with waiting requests asks the policy whether to
+  send now; if not, it waits for a wake-up until the window's deadline
   (``move_on_at(first_arrival + window)``). Then it takes a call slot, cuts a
-  batch and starts a call task.
+  batch and starts a call task. The caller whose request opens an empty group
+  gathers in its own task until its own batch is cut (a batch of its request
+  alone it then sends itself); a gatherer task takes over whatever else is
+  left queued. With ``max_concurrent_calls``, a gatherer task does it all.
 - A call task sends its batch (alone, or coalesced and demuxed) and hands each
   caller its outcome through :meth:`Coordinator._deliver`, which gives each
   request exactly one; tasks the reply left unanswered go again alone, through
@@ -188,10 +191,13 @@ class Coordinator(metaclass=_NoPublicConstructor):
         # What adaptive coalescing learned, by compatibility key: only groups
         # whose state differs from the start are kept.
         self._learned: dict[Hashable, Adaptive] = {}
-        # Calls made from their caller's own task (see _send_now), and, while
-        # a normal exit waits for them, the event their end sets.
+        # Calls made from their caller's own task (see _send_now), which an
+        # abort cancels; and how many callers are inside create_message (a
+        # caller may gather or send in its own task, so a normal exit waits
+        # until all have left), with the event the last one sets then.
         self._inline: set[_Call] = set()
-        self._inline_idle: anyio.Event | None = None
+        self._callers = 0
+        self._callers_gone: anyio.Event | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self._closing else "open"
@@ -274,10 +280,16 @@ class Coordinator(metaclass=_NoPublicConstructor):
         group_of = self._group(key, group)
         reason = self._at_once(group_of, params)
         request: _Request | None = None
+        self._callers += 1
         try:
             if reason is None:
                 request = self._enqueue(group_of, params)
-                await request.done.wait()
+                if not group_of.gathering:  # nobody gathers its group: this caller does
+                    reason = await self._gather_first(group_of, request)
+                if reason is None:
+                    await request.done.wait()
+                else:
+                    await self._send_now(request, reason)
             else:
                 if self._room is not None:
                     self._room.release()  # never queued: it takes no place among max_pending
@@ -290,6 +302,10 @@ class Coordinator(metaclass=_NoPublicConstructor):
             if request is not None and not request.done.is_set():
                 self._leave(request)
             raise
+        finally:
+            self._callers -= 1
+            if not self._callers and self._callers_gone is not None:
+                self._callers_gone.set()
         if request.error is not None:
             self._counts["failed"] += 1
             raise request.error
@@ -373,8 +389,6 @@ class Coordinator(metaclass=_NoPublicConstructor):
             await self._call(group, call, holds_slot=False)
         finally:
             self._inline.discard(call)
-            if not self._inline and self._inline_idle is not None:
-                self._inline_idle.set()
 
     def _enqueue(self, group: _Group, params: CreateMessageRequestParams) -> _Request:
         request = self._new_request(group, params)
@@ -384,7 +398,7 @@ class Coordinator(metaclass=_NoPublicConstructor):
         self._queued += 1
         if group.gathering:
             group.wakeup.set()
-        else:
+        elif self._slots is not None:  # a batch may wait for a slot: a task gathers
             group.gathering = True
             self._task_group.start_soon(self._gather, group)
         return request
@@ -422,28 +436,65 @@ class Coordinator(metaclass=_NoPublicConstructor):
 
     # -- gathering --------------------------------------------------------------
 
+    async def _ready(self, group: _Group) -> FlushReason | None:
+        """Wait until the policy says *group* sends now, and say why; None once nothing waits."""
+        options = self._options
+        while group.queue and not self._aborted:
+            reason = flush_reason(
+                options,
+                queued=len(group.queue),
+                queued_tokens=group.tokens,
+                first_arrival=group.queue[0].arrival,
+                now=self._now(),
+                in_flight=group.in_flight,
+                closing=self._closing,
+                alone=group.alone,
+                limit=self._limit(group),
+            )
+            if reason is not None:
+                return reason
+            with self._backend.move_on_at(group.queue[0].arrival + options.window):
+                await group.wakeup.wait()
+            group.wakeup = self._waiter()
+        return None
+
+    async def _gather_first(self, group: _Group, request: _Request) -> FlushReason | None:
+        """Gather *group* in the caller's own task, until the batch holding *request* is cut.
+
+        *request* opened the group's queue, so the first batch holds it.
+        Returns the reason to send it, if that batch is *request* alone (its
+        caller sends it itself, as :meth:`_send_now`); or None once a call
+        task took the batch. A gatherer task takes over whatever else is
+        left queued.
+
+        Like a gatherer task, which starts no sooner, it first lets the
+        current scheduler tick end: every request arriving in the same tick
+        joins the batch, and a window that ran out meanwhile needs no timer.
+        """
+        group.gathering = True
+        try:
+            await self._backend.checkpoint()
+            reason = await self._ready(group)
+            if reason is None:
+                return None  # aborted: the request gets CoordinatorClosed below
+            batch = self._cut(group, self._limit(group))
+            if len(batch) == 1:  # the request alone: its caller sends it
+                return reason
+            self._note_cut(group, len(batch))
+            self._start_call(group, batch, reason, holds_slot=False)
+            return None
+        finally:
+            if request.queued and not self._aborted:
+                self._leave(request)  # its caller was cancelled while it gathered
+            if group.queue and not self._aborted:
+                self._task_group.start_soon(self._gather, group)
+            else:
+                self._end_gathering(group)
+
     async def _gather(self, group: _Group) -> None:
         """Send *group*'s requests in batches until none is left waiting."""
-        options = self._options
         try:
-            while group.queue:
-                limit = self._limit(group)
-                reason = flush_reason(
-                    options,
-                    queued=len(group.queue),
-                    queued_tokens=group.tokens,
-                    first_arrival=group.queue[0].arrival,
-                    now=self._now(),
-                    in_flight=group.in_flight,
-                    closing=self._closing,
-                    alone=group.alone,
-                    limit=limit,
-                )
-                if reason is None:
-                    with self._backend.move_on_at(group.queue[0].arrival + options.window):
-                        await group.wakeup.wait()
-                    group.wakeup = self._waiter()
-                    continue
+            while (reason := await self._ready(group)) is not None:
                 if self._slots is not None:
                     await self._slots.acquire()
                 batch = self._cut(group, self._limit(group))
@@ -453,12 +504,16 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 elif self._slots is not None:
                     self._slots.release()
         finally:
-            group.gathering = False
-            while group.queue:  # only when the coordinator was aborted
-                request = group.queue.popleft()
-                self._unqueue(request)
-                self._deliver(request, error=_closed("while it was queued"))
-            self._forget_if_idle(group)
+            self._end_gathering(group)
+
+    def _end_gathering(self, group: _Group) -> None:
+        """No one gathers *group* any more: end whatever an abort left queued, forget it if idle."""
+        group.gathering = False
+        while group.queue:  # only when the coordinator was aborted
+            request = group.queue.popleft()
+            self._unqueue(request)
+            self._deliver(request, error=_closed("while it was queued"))
+        self._forget_if_idle(group)
 
     def _cut(self, group: _Group, limit: int | None) -> list[_Request]:
         """Take the next batch from the front of *group*'s queue, as the policy allows."""
@@ -739,18 +794,19 @@ class Coordinator(metaclass=_NoPublicConstructor):
     # -- shutdown ---------------------------------------------------------------
 
     async def _close(self) -> None:
-        """Refuse new requests, send everything pending at once, wait for calls made inline.
+        """Refuse new requests, send everything pending at once, wait for every caller to leave.
 
-        A normal exit; the task group then waits for the calls it runs.
+        A normal exit: callers that gather or send in their own task finish
+        that; the task group then waits for the tasks it runs.
         """
         self._closing = True
         for scope in self._room_waiters:
             scope.cancel()
         for group in self._groups.values():
             group.wakeup.set()
-        if self._inline:
-            self._inline_idle = anyio.Event()
-            await self._inline_idle.wait()
+        if self._callers:
+            self._callers_gone = anyio.Event()
+            await self._callers_gone.wait()
 
     def _abort(self) -> None:
         """End every pending and in-flight request with CoordinatorClosed (an abnormal exit).
@@ -765,6 +821,8 @@ class Coordinator(metaclass=_NoPublicConstructor):
             scope.cancel()
         for call in self._inline:
             call.scope.cancel()
+        for group in self._groups.values():
+            group.wakeup.set()  # a caller gathering in its own task stops
         self._task_group.cancel_scope.cancel()
 
 

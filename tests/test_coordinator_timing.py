@@ -60,6 +60,26 @@ async def test_a_cancelled_first_arrival_moves_the_deadline(
     assert model.sent_at == [7.0], "the window now counts from the first request still waiting"
 
 
+async def test_when_the_caller_gathering_its_group_leaves_the_others_still_go(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    model = Recording()
+    got: list[str] = []
+
+    async def kept() -> None:
+        got.append(result_text(await coord.create_message(text_request("kept"))))
+
+    async with open_coordinator(model, window=5.0) as coord, trio.open_nursery() as nursery:
+        with trio.move_on_after(1.0):  # opens the group, so gathers it in its own task
+            nursery.start_soon(kept)
+            await coord.create_message(text_request("gone"))
+        await trio.sleep(10.0)
+        stats = coord.stats
+    assert got == ["answer to: kept"]
+    assert model.sent_at == [5.0], "sent when its own window ran out, by whoever gathers now"
+    assert (stats.requests, stats.answered, stats.cancelled, stats.pending) == (2, 1, 1, 0)
+
+
 async def test_full_batches_go_at_once_and_in_parallel(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
