@@ -12,6 +12,7 @@ import enum
 import json
 import math
 from collections.abc import Hashable
+from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -132,6 +133,10 @@ def _frozen(field: str, value: Any) -> Hashable:
         ) from None
 
 
+_shared_settings = attrgetter(*SHARED_FIELDS)
+_UNSET = (None,) * len(SHARED_FIELDS)
+
+
 def compatibility_key(params: CreateMessageRequestParams, group: Hashable) -> Hashable | None:
     """Return the key under which *params* may share a call, or ``None`` if it must go alone.
 
@@ -146,8 +151,8 @@ def compatibility_key(params: CreateMessageRequestParams, group: Hashable) -> Ha
     """
     if not is_batchable(params):
         return None
-    settings = [getattr(params, field) for field in SHARED_FIELDS]
-    if not any(value is not None for value in settings):
+    settings = _shared_settings(params)
+    if settings == _UNSET:
         return (type(group).__qualname__, group)  # the common case: nothing to compare
     return (
         type(group).__qualname__,
