@@ -5,12 +5,18 @@ groups look up the running backend on every use (and on trio, each task an
 anyio task group starts gets a cancel scope of its own), which costs more
 than the rest of a request's bookkeeping together. A coordinator looks the
 backend up once, when it opens, and from then on makes its task group, its
-callers' events, its calls' cancel scopes and deadlines, and reads the
+callers' waiters, its calls' cancel scopes and deadlines, and reads the
 clock, with that backend's own classes and functions: trio's on trio (a
-nursery, ``trio.Event`` ...); on asyncio, ``asyncio.Event``, the loop's
-clock, and anyio's task group and cancel scopes, which give asyncio the
-cancel scopes trio has. All of them behave as their anyio wrappers do: any
-cancel scope, or an asyncio task's ``cancel()``, interrupts a wait.
+nursery, ``trio.CancelScope`` ...); on asyncio, the loop's clock, and
+anyio's task group and cancel scopes, which give asyncio the cancel scopes
+trio has. All of them behave as their anyio wrappers do: any cancel scope,
+or an asyncio task's ``cancel()``, interrupts a wait.
+
+A waiter is an event that one task at a time waits on, built on each
+backend's own parking primitive (trio's ``wait_task_rescheduled``, an
+asyncio future): a coordinator makes one per request and keeps it while the
+request is pending, so it holds nothing more than that needs (no set or
+queue of waiting tasks, no closure per wait).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import cache
 from typing import Any, Protocol
 
 import anyio
@@ -32,7 +39,7 @@ SUPPORTED_BACKENDS = ("trio", "asyncio")
 
 
 class Waiter(Protocol):
-    """What a caller waits on: set once, by whoever delivers its outcome."""
+    """What a caller waits on: set once, by whoever delivers its outcome; one waiting task."""
 
     def set(self) -> None:
         """Wake the waiting caller."""
@@ -99,7 +106,7 @@ def current_backend() -> Backend:
 
         return Backend(
             "trio",
-            trio.Event,
+            _trio_waiter(),
             trio.CancelScope,
             trio.current_time,
             trio.lowlevel.checkpoint,
@@ -111,7 +118,7 @@ def current_backend() -> Backend:
         scope_class = type(anyio.CancelScope())  # anyio's asyncio scope, looked up once
         return Backend(
             "asyncio",
-            asyncio.Event,
+            _AsyncioWaiter,
             scope_class,
             asyncio.get_running_loop().time,
             _asyncio_checkpoint,
@@ -128,3 +135,75 @@ def current_backend() -> Backend:
 async def _asyncio_checkpoint() -> None:
     """What ``anyio.lowlevel.checkpoint`` does on asyncio, without looking the backend up."""
     await asyncio.sleep(0)
+
+
+class _AsyncioWaiter:
+    """An ``asyncio.Event`` for one waiting task: a bare future, made only when it waits."""
+
+    __slots__ = ("_flag", "_future")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._future: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._flag = True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    async def wait(self) -> None:
+        if self._flag:
+            return
+        self._future = future = asyncio.get_running_loop().create_future()
+        try:
+            await future
+        finally:
+            self._future = None
+
+
+@cache
+def _trio_waiter() -> Callable[[], Waiter]:
+    """Return the class of trio waiters (trio is imported only when it runs)."""
+    from trio.lowlevel import (  # noqa: PLC0415 - only the backend in use is needed
+        Abort,
+        checkpoint,
+        current_task,
+        reschedule,
+        wait_task_rescheduled,
+    )
+
+    class TrioWaiter:
+        """A ``trio.Event`` for one waiting task: no set of tasks, no closure per wait."""
+
+        __slots__ = ("_flag", "_task")
+
+        def __init__(self) -> None:
+            self._flag = False
+            self._task: Any = None
+
+        def set(self) -> None:
+            self._flag = True
+            task = self._task
+            if task is not None:
+                self._task = None
+                reschedule(task)
+
+        def is_set(self) -> bool:
+            return self._flag
+
+        async def wait(self) -> None:
+            if self._flag:
+                await checkpoint()
+                return
+            self._task = current_task()
+            await wait_task_rescheduled(self._abort)
+
+        def _abort(self, raise_cancel: object) -> Abort:
+            self._task = None
+            return Abort.SUCCEEDED
+
+    return TrioWaiter
