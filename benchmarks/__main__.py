@@ -228,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         "CPU overhead per request, on trio and asyncio (1,000 callers; best of several runs)",
         "Process CPU time per request through the coordinator, against calling the same\n"
         "instant client directly on the same event loop; 'added' is the difference in\n"
-        "direct calls. 'lone': each caller alone in its group, waiting out a 1 ms window.\n\n"
+        "direct calls. 'lone': each caller alone in its group, waiting out a 1 ms window.\n"
+        "The 'floor' rows are informational (no coordinator, no target): a direct call\n"
+        "inside one cancel scope, after one checkpoint, or after a 1 ms sleep.\n\n"
         + overhead_table(overhead, CPU_TARGETS),
     )
     for row in overhead:

@@ -16,6 +16,14 @@ The cases, each with 1,000 callers:
 - **lone**: every caller in a group of its own (``group=i``), so each is
   alone in its group and waits out its window (1 ms) before it is sent.
 
+Informational **floor** rows, without a coordinator: each caller does the
+least a case cannot avoid, then calls the client directly. **floor: scope**
+makes the call inside one of the loop's own cancel scopes (what lets a
+coordinator end a call it sent from its caller's task, when it is aborted);
+**floor: checkpoint** first lets the scheduler tick end (what lets the
+requests of one tick gather); **floor: sleep 1 ms** first sleeps 1 ms on
+the loop's own timer (what waiting out a window needs).
+
 **Scaling** repeats batch 10 with 1,000, 10,000 and 50,000 callers, every
 one of them pending at once (all are started before any runs): the cost per
 request should not grow with the number pending.
@@ -48,6 +56,7 @@ from .simulate import make_requests
 __all__ = [
     "BACKENDS",
     "CASES",
+    "FLOORS",
     "PENDING",
     "Case",
     "Overhead",
@@ -81,6 +90,9 @@ CASES = (
     Case("batch 100", 100, 60.0),
     Case("lone", 10, LONE_WINDOW, own_groups=True),
 )
+
+FLOORS = ("floor: scope", "floor: checkpoint", "floor: sleep 1 ms")
+"""The informational rows: a direct call after the least a case needs (no targets)."""
 
 
 @attrs.frozen
@@ -186,6 +198,54 @@ def _through(backend: str, case: Case) -> Spawn:
     return asyncio_through
 
 
+def _floor(backend: str, name: str) -> Spawn:
+    """Direct calls, each after what the floor *name* stands for (see the module's docstring)."""
+    if backend == "trio":
+        scope: Callable[[], Any] = trio.CancelScope
+        checkpoint: Callable[[], Awaitable[None]] = trio.lowlevel.checkpoint
+        sleep: Callable[[float], Awaitable[None]] = trio.sleep
+    else:
+        # The class coalesce gets as type(anyio.CancelScope()) on asyncio.
+        from anyio._backends._asyncio import CancelScope
+
+        scope, checkpoint, sleep = CancelScope, _asyncio_checkpoint, asyncio.sleep
+
+    async def one(client: InstantModel, params: CreateMessageRequestParams) -> None:
+        if name == "floor: scope":
+            with scope():
+                await client.create_message(params)
+            return
+        if name == "floor: checkpoint":
+            await checkpoint()
+        else:
+            await sleep(LONE_WINDOW)
+        await client.create_message(params)
+
+    if backend == "trio":
+
+        async def trio_floor(
+            client: InstantModel, requests: Sequence[CreateMessageRequestParams]
+        ) -> None:
+            async with trio.open_nursery() as nursery:
+                for params in requests:
+                    nursery.start_soon(one, client, params)
+
+        return trio_floor
+
+    async def asyncio_floor(
+        client: InstantModel, requests: Sequence[CreateMessageRequestParams]
+    ) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            for params in requests:
+                tasks.create_task(one(client, params))
+
+    return asyncio_floor
+
+
+async def _asyncio_checkpoint() -> None:
+    await asyncio.sleep(0)
+
+
 async def _grouped(
     create_message: Callable[..., Awaitable[object]],
     params: CreateMessageRequestParams,
@@ -230,22 +290,31 @@ def _best(
 def measure_overhead(
     n_requests: int = 1000, repeat: int = 15, backends: Sequence[str] = BACKENDS
 ) -> list[Overhead]:
-    """Measure every case of :data:`CASES` on each backend, best of *repeat* rounds."""
+    """Measure every case of :data:`CASES` on each backend, best of *repeat* rounds.
+
+    The :data:`FLOORS` are measured in the same rounds, after the cases, and
+    reported as rows of their own (informational: no target).
+    """
     requests = make_requests(n_requests, seed=0)
     rows: list[Overhead] = []
+    names = [case.name for case in CASES] + list(FLOORS)
     for backend in backends:
-        spawns = [_direct(backend), *(_through(backend, case) for case in CASES)]
+        spawns = [
+            _direct(backend),
+            *(_through(backend, case) for case in CASES),
+            *(_floor(backend, name) for name in FLOORS),
+        ]
         best = _best(backend, spawns, requests, repeat)
         direct_us = best[0] / n_requests * 1e6
         rows += [
             Overhead(
                 backend=backend,
-                case=case.name,
+                case=name,
                 requests=n_requests,
                 direct_us=direct_us,
                 coalesced_us=seconds / n_requests * 1e6,
             )
-            for case, seconds in zip(CASES, best[1:], strict=True)
+            for name, seconds in zip(names, best[1:], strict=True)
         ]
     return rows
 
@@ -297,6 +366,7 @@ def overhead_table(rows: list[Overhead], targets: dict[tuple[str, str], float]) 
             )
         )
     header = ("backend", "case", "direct us", "coalesced us", "added", "target", "met")
+    # A floor row's "coalesced us" is its own cost: a direct call after what it stands for.
     return table(header, body)
 
 
