@@ -657,7 +657,8 @@ class Coordinator(metaclass=_NoPublicConstructor):
                 self._slots.release()
             group.in_flight -= 1
             for request in call.requests:
-                if request.call is call:  # not handed on to a retry
+                # Still waiting, and not handed on to a retry (the error is made only then).
+                if request.call is call and not request.done.is_set():
                     self._deliver(request, error=_closed("while it was in flight"))
             if group.gathering:
                 group.wakeup.set()  # flush_when_idle waits for the group's calls to end
