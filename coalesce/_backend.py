@@ -115,26 +115,27 @@ def current_backend() -> Backend:
             trio.open_nursery,
         )
     if library == "asyncio":
-        scope_class = type(anyio.CancelScope())  # anyio's asyncio scope, looked up once
+        # anyio's asyncio backend, looked up once: what anyio's functions look up on every call.
+        anyio_backend = anyio.lowlevel.current_token().backend_class
+        scope_class = type(anyio_backend.create_cancel_scope())
+
+        def move_on_at(deadline: float) -> Scope:
+            return scope_class(deadline=deadline)
+
         return Backend(
             "asyncio",
             _AsyncioWaiter,
             scope_class,
             asyncio.get_running_loop().time,
-            _asyncio_checkpoint,
-            anyio.lowlevel.checkpoint_if_cancelled,
-            anyio.move_on_at,
+            anyio_backend.checkpoint,
+            anyio_backend.checkpoint_if_cancelled,
+            move_on_at,
             anyio.create_task_group,
         )
     found = "no known event loop" if library is None else library
     raise RuntimeError(
         f"open_coordinator runs on {' or '.join(SUPPORTED_BACKENDS)}, but was called from {found}"
     )
-
-
-async def _asyncio_checkpoint() -> None:
-    """What ``anyio.lowlevel.checkpoint`` does on asyncio, without looking the backend up."""
-    await asyncio.sleep(0)
 
 
 class _AsyncioWaiter:
