@@ -284,12 +284,13 @@ class Coordinator(metaclass=_NoPublicConstructor):
         try:
             if reason is None:
                 request = self._enqueue(group_of, params)
+                call = None
                 if not group_of.gathering:  # nobody gathers its group: this caller does
-                    reason = await self._gather_first(group_of, request)
-                if reason is None:
+                    call = await self._gather_first(group_of, request)
+                if call is None:
                     await request.done.wait()
                 else:
-                    await self._send_now(request, reason)
+                    await self._call_inline(group_of, call)
             else:
                 if self._room is not None:
                     self._room.release()  # never queued: it takes no place among max_pending
@@ -383,7 +384,10 @@ class Coordinator(metaclass=_NoPublicConstructor):
         """
         group = request.group
         self._note_cut(group, 1)
-        call = self._new_call(group, [request], reason)
+        await self._call_inline(group, self._new_call(group, [request], reason))
+
+    async def _call_inline(self, group: _Group, call: _Call) -> None:
+        """Make *call* from its caller's own task, where an abort can still cancel it."""
         self._inline.add(call)
         try:
             await self._call(group, call, holds_slot=False)
@@ -458,14 +462,15 @@ class Coordinator(metaclass=_NoPublicConstructor):
             group.wakeup = self._waiter()
         return None
 
-    async def _gather_first(self, group: _Group, request: _Request) -> FlushReason | None:
+    async def _gather_first(self, group: _Group, request: _Request) -> _Call | None:
         """Gather *group* in the caller's own task, until the batch holding *request* is cut.
 
         *request* opened the group's queue, so the first batch holds it.
-        Returns the reason to send it, if that batch is *request* alone (its
-        caller sends it itself, as :meth:`_send_now`); or None once a call
-        task took the batch. A gatherer task takes over whatever else is
-        left queued.
+        Returns the call to make, if that batch is *request* alone (its
+        caller makes it, as :meth:`_send_now` does); or None once a call
+        task took the batch. The call is made here, before the group can be
+        forgotten, so that it counts as in flight (``flush_when_idle`` waits
+        for it). A gatherer task takes over whatever else is left queued.
 
         Like a gatherer task, which starts no sooner, it first lets the
         current scheduler tick end: every request arriving in the same tick
@@ -478,9 +483,9 @@ class Coordinator(metaclass=_NoPublicConstructor):
             if reason is None:
                 return None  # aborted: the request gets CoordinatorClosed below
             batch = self._cut(group, self._limit(group))
-            if len(batch) == 1:  # the request alone: its caller sends it
-                return reason
             self._note_cut(group, len(batch))
+            if len(batch) == 1:  # the request alone: its caller sends it
+                return self._new_call(group, batch, reason)
             self._start_call(group, batch, reason, holds_slot=False)
             return None
         finally:

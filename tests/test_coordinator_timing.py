@@ -238,3 +238,22 @@ async def test_a_block_cancelled_through_a_nested_nursery_logs_no_error(
             nursery.start_soon(trio.sleep_forever)
             await trio.sleep_forever()
     assert [r.getMessage() for r in caplog.records if r.levelno >= 30] == []
+
+
+async def test_flush_when_idle_gathers_while_a_lone_call_is_in_flight(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The first request finds its group idle and goes alone, from its caller's
+    # own task; those arriving while that call is in flight wait for it to end,
+    # then go together. (Found by the benchmark: every request went alone.)
+    model = Recording(latency=2.0)
+    async with (
+        open_coordinator(model, window=10.0, flush_when_idle=True) as coord,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(coord.create_message, text_request("first"))
+        await trio.sleep(1.0)
+        for text in texts(3):
+            nursery.start_soon(coord.create_message, text_request(text))
+    assert [sorted(tasks_of(params)) for params in model.requests] == [["first"], texts(3)]
+    assert model.sent_at == [0.0, 2.0]
