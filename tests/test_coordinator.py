@@ -716,3 +716,20 @@ async def test_an_internal_error_fails_its_callers_not_the_coordinator(
     assert str(outcomes[0]).startswith("coalesce failed internally while sending a call of 2")
     assert isinstance(outcomes[0].__cause__, AttributeError)
     assert result_text(lone) == "answer to: still serving"
+
+
+async def test_a_normal_exit_returns_once_every_caller_has_its_outcome() -> None:
+    # The callers run outside the block: when it ends, each already has its answer.
+    model = ScriptedClient()
+    got: list[str] = []
+    async with anyio.create_task_group() as outer:
+        async with open_coordinator(model, window=FOREVER) as coord:
+
+            async def ask(text: str) -> None:
+                got.append(result_text(await coord.create_message(text_request(text))))
+
+            for text in texts(3):
+                outer.start_soon(ask, text)
+            await anyio.wait_all_tasks_blocked()
+        assert sorted(got) == [f"answer to: {text}" for text in texts(3)]
+    assert model.calls == 1
