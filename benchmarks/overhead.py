@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import attrs
@@ -142,26 +142,36 @@ Spawn = Callable[[InstantModel, Sequence[CreateMessageRequestParams]], Awaitable
 # -- starting the callers, each loop its own way ----------------------------------
 
 
-def _direct(backend: str) -> Spawn:
+Caller = Callable[[InstantModel, CreateMessageRequestParams], Coroutine[Any, Any, object]]
+"""What each caller runs: a direct call, or a direct call after a floor's least."""
+
+
+def _each(backend: str, caller: Caller) -> Spawn:
+    """Start one *caller* per request, the loop's own way, and wait for them all."""
     if backend == "trio":
 
-        async def trio_direct(
+        async def trio_each(
             client: InstantModel, requests: Sequence[CreateMessageRequestParams]
         ) -> None:
             async with trio.open_nursery() as nursery:
                 for params in requests:
-                    nursery.start_soon(client.create_message, params)
+                    nursery.start_soon(caller, client, params)
 
-        return trio_direct
+        return trio_each
 
-    async def asyncio_direct(
+    async def asyncio_each(
         client: InstantModel, requests: Sequence[CreateMessageRequestParams]
     ) -> None:
         async with asyncio.TaskGroup() as tasks:
             for params in requests:
-                tasks.create_task(client.create_message(params))
+                tasks.create_task(caller(client, params))
 
-    return asyncio_direct
+    return asyncio_each
+
+
+def _direct(backend: str) -> Spawn:
+    # The unbound method, so that a direct call is the client's coroutine alone.
+    return _each(backend, InstantModel.create_message)
 
 
 def _through(backend: str, case: Case) -> Spawn:
@@ -221,25 +231,7 @@ def _floor(backend: str, name: str) -> Spawn:
             await sleep(LONE_WINDOW)
         await client.create_message(params)
 
-    if backend == "trio":
-
-        async def trio_floor(
-            client: InstantModel, requests: Sequence[CreateMessageRequestParams]
-        ) -> None:
-            async with trio.open_nursery() as nursery:
-                for params in requests:
-                    nursery.start_soon(one, client, params)
-
-        return trio_floor
-
-    async def asyncio_floor(
-        client: InstantModel, requests: Sequence[CreateMessageRequestParams]
-    ) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            for params in requests:
-                tasks.create_task(one(client, params))
-
-    return asyncio_floor
+    return _each(backend, one)
 
 
 async def _asyncio_checkpoint() -> None:
