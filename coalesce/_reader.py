@@ -235,9 +235,12 @@ class ReplyReader:
         is the verdict on the whole reply: a task whose entries disagree gets
         an error here even if :meth:`feed` released its first answer.
         """
-        ending = {_DONE: self._ending}.get(self._state, CUT_OFF)
-        if self._state == _SEARCH and not self._pending:  # no opening, not even a cut one
+        if self._state == _DONE:
+            ending = self._ending
+        elif self._state == _SEARCH and not self._pending:  # no opening, not even a cut one
             ending = NO_ARRAY
+        else:
+            ending = CUT_OFF
         quote = self._head
         if self._fed > EXCERPT_CHARS:
             half = (EXCERPT_CHARS - 5) // 2
@@ -388,10 +391,11 @@ class ReplyReader:
                     pos = end if cut is None else cut.start()
                     break
                 pos = start + 1
-                stack.append(_ENTRIES if s[start] == "[" else _TOP)
+                is_array = s[start] == "["
+                stack.append(_ENTRIES if is_array else _TOP)
                 self._found = False
                 self._lists = 0
-                state = _ITEM if s[start] == "[" else _KEY
+                state = _ITEM if is_array else _KEY
                 continue
             if state == _DONE:
                 pos = end
